@@ -1,0 +1,78 @@
+"""The FastAPI application: thin route functions over the serving classes.
+
+`create_app` takes ready-made parts (a `Fleet`, a trace store) so tests and benchmarks build an
+app around fakes; `app_from_settings` builds the real one from the environment and fleet file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from smallfleet import __version__
+from smallfleet.api.chat import ChatService
+from smallfleet.api.errors import install_error_handlers
+from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.config.fleet import load_fleet
+from smallfleet.config.settings import Settings
+from smallfleet.fleet import Fleet
+from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.writer import TraceWriter
+
+
+def create_app(fleet: Fleet, store: SQLiteTraceStore) -> FastAPI:
+    """An app serving `fleet`, tracing into `store`. Closes both on shutdown."""
+    writer = TraceWriter(store)
+    chat = ChatService(fleet, writer)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            writer.close()
+            await fleet.aclose()
+            store.close()
+
+    app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.state.fleet, app.state.store, app.state.traces = fleet, store, writer
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatCompletionRequest) -> Response:
+        return await chat.create(request)
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": model_id, "object": "model", "created": created, "owned_by": entry.info.owned_by}
+                for model_id, entry in fleet.entries().items()
+            ],
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "default_model": fleet.default_id,
+            "models": {
+                model_id: {"location": e.info.location, "running": e.admission.running, "waiting": e.admission.waiting}
+                for model_id, e in fleet.entries().items()
+            },
+        }
+
+    return app
+
+
+def app_from_settings(settings: Settings) -> FastAPI:
+    """Load the fleet file (or the embedded default), open the trace store, build the app."""
+    fleet = Fleet.from_config(load_fleet(settings.config_path))
+    return create_app(fleet, SQLiteTraceStore(settings.trace_db))

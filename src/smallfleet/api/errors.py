@@ -1,0 +1,87 @@
+"""Turn any exception into an OpenAI-shaped error body with the right status. Done here only.
+
+`{"error": {"message", "type", "param", "code"}}`. Caller mistakes are 400s naming the
+parameter; overload is 429 with Retry-After; backend failures are 502/503/504; only a bug in
+our own code is a 500, and it never leaks a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from smallfleet.errors import InvalidRequest, Overloaded, SmallfleetError
+
+log = logging.getLogger("smallfleet.api")
+
+TRACE_HEADER = "x-smallfleet-trace-id"
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def body_for(exc: SmallfleetError) -> dict[str, Any]:
+    return error_body(exc.message, exc.type, exc.param, exc.code)
+
+
+def headers_for(exc: SmallfleetError, trace_id: str | None = None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if trace_id:
+        headers[TRACE_HEADER] = trace_id
+    return headers
+
+
+def smallfleet_response(exc: SmallfleetError, trace_id: str | None = None) -> JSONResponse:
+    return JSONResponse(body_for(exc), status_code=exc.status, headers=headers_for(exc, trace_id))
+
+
+def validation_to_invalid_request(exc: RequestValidationError) -> InvalidRequest:
+    """The first validation problem, as a 400 naming the parameter (`messages[0].role`)."""
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequest("invalid request body")
+    err = errors[0]
+    if err.get("type") == "json_invalid":
+        return InvalidRequest(f"request body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}")
+    loc = [p for p in err.get("loc", ()) if p != "body"]
+    param = ""
+    for part in loc:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif part in ("str", "list[TextPart]", "int", "constrained-int") or "[" in str(part):
+            continue  # union-branch labels pydantic adds; not names the caller wrote
+        else:
+            param += f".{part}" if param else str(part)
+    if not loc:
+        return InvalidRequest(f"request body must be a JSON object: {err['msg']}")
+    message = err["msg"].removeprefix("Value error, ")
+    return InvalidRequest(f"{param}: {message}" if param else message, param=param or None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SmallfleetError)
+    async def _ours(request: Request, exc: SmallfleetError) -> JSONResponse:
+        return smallfleet_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return smallfleet_response(validation_to_invalid_request(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(error_body("internal server error", "server_error"), status_code=500)

@@ -1,0 +1,1 @@
+"""Backends: one small class per engine, all implementing `smallfleet.backends.base.Backend`."""

@@ -1,0 +1,217 @@
+"""Embedded backend: a GGUF model run in-process by llama.cpp (through llama-cpp-python).
+
+The prompt is rendered with the chat template stored in the GGUF metadata. Decoding uses
+llama-cpp-python's own `Llama.generate` (sampling happens inside llama.cpp's sampler chain, and
+the KV cache is reused across requests that share a prompt prefix), so our throughput stays
+that of the raw library; on top we read each step's logits to record the chosen token's
+log-probability (and the top alternatives when asked). One generation runs at a time on the
+backend's own worker thread: llama.cpp contexts are not re-entrant.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from smallfleet.backends.base import (
+    Backend,
+    ChatMessage,
+    Delta,
+    Generation,
+    ModelInfo,
+    SamplingParams,
+    Timings,
+    TokenLogprob,
+    TopLogprob,
+)
+from smallfleet.backends.textstream import TextAssembler
+from smallfleet.backends.threaded import iterate_in_thread
+from smallfleet.errors import BackendError, ConfigError, ContextLengthExceeded
+
+
+@dataclass(frozen=True)
+class LlamaCppOptions:
+    """Engine settings for one embedded model."""
+
+    path: Path
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_batch: int = 512
+
+
+def token_logprobs(logits: np.ndarray, token: int, top_n: int) -> tuple[float, list[tuple[int, float]]]:
+    """Log-softmax of `logits` at `token`, plus the `top_n` most likely (id, logprob) pairs."""
+    peak = float(logits.max())
+    log_z = peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
+    chosen = float(logits[token]) - log_z
+    if top_n <= 0:
+        return chosen, []
+    ids = np.argpartition(logits, -top_n)[-top_n:]
+    ids = ids[np.argsort(logits[ids])[::-1]]
+    return chosen, [(int(i), float(logits[i]) - log_z) for i in ids]
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF model served in-process."""
+
+    def __init__(self, model_id: str, options: LlamaCppOptions, info: ModelInfo | None = None) -> None:
+        import llama_cpp  # imported here: importing it loads the native library
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not options.path.is_file():
+            raise ConfigError(f"model {model_id!r}: GGUF file not found: {options.path}")
+        self._lib = llama_cpp
+        self._llm = llama_cpp.Llama(
+            model_path=str(options.path),
+            n_ctx=options.n_ctx,
+            n_threads=options.n_threads,
+            n_batch=options.n_batch,
+            verbose=False,
+        )
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(f"model {model_id!r}: {options.path.name} has no chat template in its metadata")
+        vocab_model = self._llm._model
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab_model.token_get_text(self._llm.token_eos()),
+            bos_token=vocab_model.token_get_text(self._llm.token_bos()),
+        )
+        self._vocab = vocab_model.vocab
+        self._n_vocab = self._llm.n_vocab()
+        self._n_ctx = self._llm.n_ctx()
+        self._pieces: dict[int, bytes] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llamacpp-{model_id}")
+        self.info = info or ModelInfo(id=model_id, location="local", context_window=self._n_ctx)
+
+    @property
+    def llama(self):  # noqa: ANN201 - the llama_cpp.Llama object, for benchmarks side by side
+        """The underlying `llama_cpp.Llama` (benchmarks compare against it on the same weights)."""
+        return self._llm
+
+    def render(self, messages: tuple[ChatMessage, ...]) -> list[int]:
+        """Prompt token ids for `messages` under the model's own chat template."""
+        prompt = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages]).prompt
+        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> AsyncIterator[Delta | Generation]:
+        def produce(emit: Callable[[Delta | Generation], None], cancel: threading.Event) -> None:
+            self._generate_sync(messages, params, emit, cancel)
+
+        return iterate_in_thread(self._executor, produce)
+
+    def _generate_sync(
+        self,
+        messages: tuple[ChatMessage, ...],
+        params: SamplingParams,
+        emit: Callable[[Delta | Generation], None],
+        cancel: threading.Event,
+    ) -> None:
+        started = time.perf_counter()
+        prompt = self.render(messages)
+        max_tokens = self._check_fits(len(prompt), params.max_tokens)
+        llm = self._llm
+        llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
+        assembler = TextAssembler(stop=params.stop)
+        logprobs: list[TokenLogprob] = []
+        finish = "length"
+        first_token_at: float | None = None
+        try:
+            steps = llm.generate(
+                prompt, temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0
+            )
+            for token in steps:
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if cancel.is_set():
+                    break
+                if self._lib.llama_vocab_is_eog(self._vocab, token):
+                    finish = "stop"
+                    break
+                logprob = self._logprob(token, params.top_logprobs)
+                logprobs.append(logprob)
+                delta = assembler.push(self._piece(token), logprob)
+                if delta is not None:
+                    emit(delta)
+                if assembler.stopped:
+                    finish = "stop"
+                    break
+                if len(logprobs) >= max_tokens:
+                    break
+            steps.close()
+        except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures surface as these
+            raise BackendError(f"{self.info.id}: generation failed: {exc}") from exc
+        tail = assembler.finish()
+        if tail is not None:
+            emit(tail)
+        ended = time.perf_counter()
+        emit(
+            Generation(
+                model=self.info.id,
+                text=assembler.text,
+                finish_reason=finish,  # type: ignore[arg-type]
+                prompt_tokens=len(prompt),
+                completion_tokens=len(logprobs),
+                logprobs=tuple(logprobs),
+                timings=Timings(ttft_s=(first_token_at or ended) - started, total_s=ended - started),
+            )
+        )
+
+    def _check_fits(self, prompt_tokens: int, max_tokens: int | None) -> int:
+        room = self._n_ctx - prompt_tokens
+        if room <= 0:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {self._n_ctx} tokens, "
+                f"but the messages use {prompt_tokens} tokens.",
+                param="messages",
+            )
+        if max_tokens is None:
+            return room
+        if max_tokens > room:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {self._n_ctx} tokens. However, you requested "
+                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+                "completion). Please reduce the length of the messages or the completion.",
+                param="max_tokens",
+            )
+        return max_tokens
+
+    def _logprob(self, token: int, top_n: int) -> TokenLogprob:
+        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        chosen, top = token_logprobs(logits, token, top_n)
+        piece = self._piece_text
+        return TokenLogprob(
+            token=piece(token),
+            logprob=chosen,
+            top=tuple(TopLogprob(token=piece(t), logprob=lp) for t, lp in top),
+        )
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes a token stands for (control tokens render as nothing); cached per id."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            size = 64
+            while True:
+                buf = ctypes.create_string_buffer(size)
+                n = self._lib.llama_token_to_piece(self._vocab, token, buf, size, 0, False)
+                if n >= 0:
+                    break
+                size = -n
+            piece = self._pieces[token] = buf.raw[:n]
+        return piece
+
+    def _piece_text(self, token: int) -> str:
+        return self._piece(token).decode("utf-8", errors="replace")
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._llm.close()

@@ -1,0 +1,44 @@
+"""`smallfleet bench ...`: benchmarks that print figures (JSON with --json). Not tests."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+
+
+def _print(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(json.dumps(result, indent=2))
+
+
+@bench_app.command("engine")
+def engine(
+    max_tokens: int = typer.Option(96, min=1),
+    rounds: int = typer.Option(2, min=1),
+    threads: int = typer.Option(None, min=1, help="llama.cpp threads (default: library default)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Tokens/s of the embedded backend versus raw llama-cpp-python on the same prompts, same run."""
+    from smallfleet.evals.engine import run_engine_bench
+
+    _print(run_engine_bench(max_tokens=max_tokens, rounds=rounds, n_threads=threads).as_dict(), as_json)
+
+
+@bench_app.command("gateway")
+def gateway(
+    concurrency: int = typer.Option(100, min=1),
+    requests: int = typer.Option(2000, min=1, help="requests per side per round"),
+    rounds: int = typer.Option(2, min=1),
+    latency_ms: float = typer.Option(100.0, min=0, help="fixed latency of the fake backend"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Latency the gateway adds over calling a fixed-latency backend directly, at N concurrent clients."""
+    from smallfleet.evals.gateway import run_gateway_bench
+
+    _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms),
+           as_json)

@@ -1,0 +1,141 @@
+"""The `smallfleet` command line: thin typer commands over the library.
+
+Errors a user can fix print as one line on stderr (`error: ...`) with exit status 1; nothing
+here holds business logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TypeVar
+
+import typer
+
+from smallfleet.cli.bench import bench_app
+from smallfleet.config.fleet import load_fleet
+from smallfleet.config.settings import Settings
+from smallfleet.errors import SmallfleetError
+
+app = typer.Typer(help="smallfleet: small models behind one OpenAI-compatible endpoint.", no_args_is_help=True)
+traces_app = typer.Typer(help="List and show recorded requests.", invoke_without_command=True)
+app.add_typer(traces_app, name="traces")
+app.add_typer(bench_app, name="bench")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn our errors into `error: message` on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SmallfleetError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@one_line_errors
+def serve(
+    host: str = typer.Option(None, help="listen address (default SMALLFLEET_HOST or 127.0.0.1)"),
+    port: int = typer.Option(None, help="listen port (default SMALLFLEET_PORT or 8080)"),
+) -> None:
+    """Start the OpenAI-compatible gateway on the configured fleet (default: embedded SmolLM2)."""
+    import uvicorn
+
+    from smallfleet.api.app import app_from_settings
+
+    settings = Settings.from_env()
+    api = app_from_settings(settings)
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"smallfleet gateway on http://{host}:{port}/v1  (traces: {settings.trace_db})", err=True)
+    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+@one_line_errors
+def models() -> None:
+    """List the models of the fleet (without loading them)."""
+    settings = Settings.from_env()
+    config = load_fleet(settings.config_path)
+    for spec in config.models:
+        marker = "*" if spec.id == config.default_id else " "
+        typer.echo(f"{marker} {spec.id:<28} {spec.kind}")
+
+
+@app.command()
+@one_line_errors
+def chat(
+    prompt: str = typer.Argument(..., help="the user message"),
+    model: str = typer.Option("default", "--model", "-m", help="model id from the fleet"),
+    system: str = typer.Option(None, "--system", "-s", help="optional system message"),
+    max_tokens: int = typer.Option(256, help="most tokens to generate"),
+    temperature: float = typer.Option(0.7),
+) -> None:
+    """Send one prompt to a model in-process and stream the answer to the terminal (traced)."""
+    from smallfleet.cli.chat import run_chat
+
+    settings = Settings.from_env()
+    asyncio.run(run_chat(settings, prompt, model, system, max_tokens, temperature, _write_flush))
+    typer.echo("")
+
+
+@traces_app.callback()
+@one_line_errors
+def traces_list(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    model: str = typer.Option(None, help="only this model"),
+    status: str = typer.Option(None, help="ok or error"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+) -> None:
+    """List recent traces, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+
+    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    rows = store.query(TraceQuery(limit=limit, model=model, status=status))
+    store.close()
+    for t in rows:
+        if as_json:
+            typer.echo(json.dumps(asdict(t), ensure_ascii=False))
+            continue
+        when = datetime.fromtimestamp(t.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        text = (t.output if t.status == "ok" else f"[{t.error_type}] {t.error_message}") or ""
+        tokens = f"{t.prompt_tokens or 0}+{t.completion_tokens or 0}"
+        latency = f"{t.latency_ms:.0f}ms" if t.latency_ms is not None else "-"
+        typer.echo(f"{t.id}  {when}  {t.model:<16} {t.status:<5} {tokens:>9} {latency:>8}  {text[:60]!r}")
+    if not rows:
+        typer.echo("no traces yet", err=True)
+
+
+@traces_app.command("show")
+@one_line_errors
+def traces_show(trace_id: str = typer.Argument(..., help="trace id (or a unique prefix)")) -> None:
+    """Print one trace as JSON."""
+    from smallfleet.trace.sqlite import SQLiteTraceStore
+
+    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    trace = store.get(trace_id)
+    store.close()
+    if trace is None:
+        typer.echo(f"error: no trace with id {trace_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(asdict(trace), indent=2, ensure_ascii=False))
+
+
+
+def _write_flush(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

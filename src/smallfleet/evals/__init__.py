@@ -1,0 +1,1 @@
+"""Benchmarks and simulations: they print figures; tests assert behaviour elsewhere."""

@@ -1,0 +1,136 @@
+"""The running fleet: one backend and one admission queue per configured model.
+
+Built from a `FleetConfig` by a table of builders keyed by `kind` (no if/elif chain over
+providers). Name resolution ("which backend serves `model`?") lives here, so the API stays thin.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from smallfleet.admission import Admission
+from smallfleet.backends.base import Backend, ModelInfo
+from smallfleet.config.fleet import FakeModel, FleetConfig, LlamaCppModel, ModelSpec, OpenAIModel
+from smallfleet.errors import ConfigError, ModelNotFound
+
+DEFAULT_ALIAS = "default"
+
+
+@dataclass
+class FleetEntry:
+    """A served model: its backend and the queue in front of it."""
+
+    backend: Backend
+    admission: Admission
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.backend.info
+
+
+def _info(spec: ModelSpec, location: str, context_window: int | None, owned_by: str) -> ModelInfo:
+    return ModelInfo(
+        id=spec.id,
+        location=location,  # type: ignore[arg-type]
+        context_window=context_window,
+        owned_by=owned_by,
+        price_per_1k_input=spec.price_per_1k_input,
+        price_per_1k_output=spec.price_per_1k_output,
+        concurrency=spec.concurrency,
+    )
+
+
+def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
+    from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+
+    path = spec.path or embedded_gguf_path()
+    options = LlamaCppOptions(path=path, n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch)
+    return LlamaCppBackend(spec.id, options, _info(spec, "local", spec.n_ctx, "smallfleet-llamacpp"))
+
+
+def _build_openai(spec: OpenAIModel, env: Mapping[str, str]) -> Backend:
+    from smallfleet.backends.openai_http import OpenAIHTTPBackend, OpenAIHTTPOptions
+
+    key = None
+    if spec.api_key_env:
+        key = env.get(spec.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"model {spec.id!r}: api_key_env names {spec.api_key_env}, but that environment variable is not set"
+            )
+    options = OpenAIHTTPOptions(
+        base_url=spec.base_url,
+        model=spec.model,
+        api_key=key,
+        timeout_s=spec.timeout_s,
+        connect_timeout_s=spec.connect_timeout_s,
+        logprobs=spec.logprobs,
+        max_connections=max(spec.concurrency, 10),
+    )
+    return OpenAIHTTPBackend(_info(spec, "remote", spec.context_window, "remote"), options)
+
+
+def _build_fake(spec: FakeModel, env: Mapping[str, str]) -> Backend:
+    from smallfleet.backends.fake import FakeBackend
+
+    return FakeBackend(
+        info=_info(spec, "local", 4096, "smallfleet-fake"),
+        latency_s=spec.latency_s,
+        token_delay_s=spec.token_delay_s,
+    )
+
+
+BUILDERS: dict[str, Callable[..., Backend]] = {
+    "llamacpp": _build_llamacpp,
+    "openai": _build_openai,
+    "fake": _build_fake,
+}
+
+
+class Fleet:
+    """Models by id, with the default one reachable as `default`."""
+
+    def __init__(self, entries: dict[str, FleetEntry], default_id: str) -> None:
+        self._entries = entries
+        self.default_id = default_id
+
+    @classmethod
+    def from_config(cls, config: FleetConfig, env: Mapping[str, str] | None = None) -> Fleet:
+        env = os.environ if env is None else env
+        entries: dict[str, FleetEntry] = {}
+        for spec in config.models:
+            entries[spec.id] = FleetEntry(BUILDERS[spec.kind](spec, env), cls._admission(spec))
+        return cls(entries, config.default_id)
+
+    @classmethod
+    def of_backends(cls, backends: list[Backend], max_queue: int = 32, queue_timeout_s: float = 30.0) -> Fleet:
+        """A fleet over ready-made backends (tests, benchmarks)."""
+        entries = {
+            b.info.id: FleetEntry(b, Admission(b.info.id, b.info.concurrency, max_queue, queue_timeout_s))
+            for b in backends
+        }
+        return cls(entries, backends[0].info.id)
+
+    @staticmethod
+    def _admission(spec: ModelSpec) -> Admission:
+        return Admission(spec.id, spec.concurrency, spec.max_queue, spec.queue_timeout_s)
+
+    def resolve(self, model: str) -> FleetEntry:
+        """The entry serving `model`; `ModelNotFound` (HTTP 400) names what exists."""
+        entry = self._entries.get(self.default_id if model == DEFAULT_ALIAS else model)
+        if entry is None:
+            raise ModelNotFound(
+                f"The model {model!r} does not exist in this fleet. Available: {', '.join(self._entries)}",
+                param="model",
+            )
+        return entry
+
+    def entries(self) -> dict[str, FleetEntry]:
+        return dict(self._entries)
+
+    async def aclose(self) -> None:
+        for entry in self._entries.values():
+            await entry.backend.aclose()

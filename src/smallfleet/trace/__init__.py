@@ -1,0 +1,1 @@
+"""Traces: one durable record per request (schema, SQLite store, background writer)."""

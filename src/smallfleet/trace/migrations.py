@@ -1,0 +1,37 @@
+"""Append-only schema migrations for the SQLite trace store. Never edit one that shipped; add the next."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_traces",
+        """
+        CREATE TABLE traces (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            endpoint TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            backend_model TEXT,
+            messages TEXT NOT NULL,
+            params TEXT NOT NULL,
+            stream INTEGER NOT NULL DEFAULT 0,
+            output TEXT,
+            finish_reason TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            logprob_count INTEGER,
+            logprob_mean REAL,
+            logprob_min REAL,
+            ttft_ms REAL,
+            generation_ms REAL,
+            latency_ms REAL,
+            http_status INTEGER NOT NULL,
+            error_type TEXT,
+            error_message TEXT
+        );
+        CREATE INDEX traces_created_at ON traces (created_at);
+        CREATE INDEX traces_model_created_at ON traces (model, created_at);
+        """,
+    ),
+]

@@ -1,0 +1,93 @@
+"""The trace record: everything about one request that routing, reports and audits need later."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from smallfleet.backends.base import Generation, LogprobSummary
+from smallfleet.errors import SmallfleetError
+
+Status = Literal["ok", "error"]
+
+
+def new_trace_id() -> str:
+    """A fresh id: time-ordered hex prefix (ms) plus randomness, so ids sort by creation."""
+    return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Trace:
+    """One request as it was asked and answered (or failed)."""
+
+    id: str
+    created_at: float
+    endpoint: str
+    model: str
+    status: Status = "ok"
+    backend_model: str | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    output: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    logprob_count: int | None = None
+    logprob_mean: float | None = None
+    logprob_min: float | None = None
+    ttft_ms: float | None = None
+    generation_ms: float | None = None
+    latency_ms: float | None = None
+    http_status: int = 200
+    error_type: str | None = None
+    error_message: str | None = None
+
+    _JSON = ("messages", "params")
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        for key in self._JSON:
+            row[key] = json.dumps(row[key], ensure_ascii=False)
+        row["stream"] = int(self.stream)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Trace:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known}
+        for key in cls._JSON:
+            values[key] = json.loads(values[key]) if values.get(key) else ([] if key == "messages" else {})
+        values["stream"] = bool(values.get("stream"))
+        return cls(**values)
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def record_success(trace: Trace, gen: Generation, started: float) -> None:
+    """Fill `trace` from a finished generation; `started` is the request's perf_counter start."""
+    summary = LogprobSummary.of(gen.logprobs)
+    trace.status = "ok"
+    trace.output = gen.text
+    trace.finish_reason = gen.finish_reason
+    trace.prompt_tokens = gen.prompt_tokens
+    trace.completion_tokens = gen.completion_tokens
+    trace.logprob_count, trace.logprob_mean, trace.logprob_min = summary.count, summary.mean, summary.min
+    trace.ttft_ms = gen.timings.ttft_s * 1000
+    trace.generation_ms = gen.timings.total_s * 1000
+    trace.latency_ms = (time.perf_counter() - started) * 1000
+
+
+def record_failure(trace: Trace, exc: BaseException, started: float) -> None:
+    """Mark `trace` failed with `exc` (ours carry status and code; anything else is a bug: 500)."""
+    trace.status = "error"
+    trace.latency_ms = (time.perf_counter() - started) * 1000
+    if isinstance(exc, SmallfleetError):
+        trace.http_status, trace.error_type, trace.error_message = exc.status, exc.code or exc.type, exc.message
+    else:
+        trace.http_status, trace.error_type, trace.error_message = 500, "internal", repr(exc)

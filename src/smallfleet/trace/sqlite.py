@@ -1,0 +1,120 @@
+"""SQLite trace store (the default): WAL mode, append-only migrations recorded in `_migrations`.
+
+`synchronous=NORMAL` under WAL means a committed trace survives the process being killed (the
+OS holds it); only a power loss can drop the last commits. Readers never block the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from smallfleet.trace.migrations import MIGRATIONS
+from smallfleet.trace.record import Trace
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """Filters for listing traces; newest first."""
+
+    limit: int = 20
+    model: str | None = None
+    status: str | None = None
+    before: float | None = None
+
+
+class SQLiteTraceStore:
+    """Thread-safe store over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+        columns = Trace.columns()
+        self._insert = (
+            f"INSERT INTO traces ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        )
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            done = {row[0] for row in self._conn.execute("SELECT name FROM _migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in (s for s in sql.split(";") if s.strip()):
+                        self._conn.execute(statement)
+                    self._conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    def applied_migrations(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._conn.execute("SELECT name FROM _migrations ORDER BY name")]
+
+    def append(self, trace: Trace) -> None:
+        self.append_many([trace])
+
+    def append_many(self, traces: Iterable[Trace]) -> None:
+        """Write traces in one transaction (all or none)."""
+        rows = [t.to_row() for t in traces]
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(self._insert, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def get(self, trace_id: str) -> Trace | None:
+        """One trace by id, or by a unique id prefix."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM traces WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 2",
+                (trace_id, trace_id.replace("%", "") + "%", trace_id),
+            ).fetchall()
+        if not rows or (len(rows) > 1 and rows[0]["id"] != trace_id):
+            return None
+        return Trace.from_row(dict(rows[0]))
+
+    def query(self, q: TraceQuery = TraceQuery()) -> list[Trace]:
+        clauses, args = [], []
+        if q.model is not None:
+            clauses.append("model = ?")
+            args.append(q.model)
+        if q.status is not None:
+            clauses.append("status = ?")
+            args.append(q.status)
+        if q.before is not None:
+            clauses.append("created_at < ?")
+            args.append(q.before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM traces {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, q.limit)
+            ).fetchall()
+        return [Trace.from_row(dict(r)) for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
