@@ -76,7 +76,7 @@ class ChatService:
             endpoint="/v1/chat/completions",
             model=req.model,
             messages=[m.model_dump(exclude_none=True) for m in req.messages],
-            params=req.model_dump(exclude={"messages", "model"}, exclude_none=True, exclude_defaults=True),
+            params=req.model_dump(include=req.model_fields_set - {"messages", "model"}),
             stream=req.stream,
         )
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from smallfleet.errors import InvalidRequest, Overloaded, SmallfleetError
+from smallfleet.trace.record import Trace, new_trace_id, record_failure
 
 log = logging.getLogger("smallfleet.api")
 
@@ -74,7 +76,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return smallfleet_response(validation_to_invalid_request(exc))
+        error = validation_to_invalid_request(exc)
+        trace_id = await trace_rejected(request, exc, error)
+        return smallfleet_response(error, trace_id)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -85,3 +89,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(error_body("internal server error", "server_error"), status_code=500)
+
+
+async def trace_rejected(request: Request, exc: RequestValidationError, error: InvalidRequest) -> str | None:
+    """Record a request whose body we refused, so even malformed calls leave a trace."""
+    writer = getattr(request.app.state, "traces", None)
+    if writer is None:
+        return None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    model = body.get("model") if isinstance(body.get("model"), str) else ""
+    trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=request.url.path, model=model, status="error",
+                  params={k: v for k, v in body.items() if k not in ("messages", "model")},
+                  messages=body.get("messages") if isinstance(body.get("messages"), list) else [],
+                  stream=bool(body.get("stream") is True))
+    record_failure(trace, error, time.perf_counter())
+    trace.latency_ms = None
+    try:
+        await writer.append(trace)
+    except Exception:
+        log.exception("could not store trace %s", trace.id)
+        return None
+    return trace.id

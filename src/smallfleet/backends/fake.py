@@ -26,6 +26,7 @@ from smallfleet.backends.base import (
     TokenLogprob,
 )
 from smallfleet.backends.textstream import TextAssembler
+from smallfleet.errors import ContextLengthExceeded
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -74,6 +75,12 @@ class FakeBackend(Backend):
         reply = self._next(messages)
         if reply.error is not None and reply.error_after_tokens is None:
             raise reply.error
+        prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
+        window = self.info.context_window
+        if window is not None and prompt_tokens + (params.max_tokens or 0) > window:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {window} tokens; the request needs "
+                f"{prompt_tokens + (params.max_tokens or 0)}.", param="messages")
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         ttft = time.perf_counter() - started
@@ -102,7 +109,7 @@ class FakeBackend(Backend):
             model=self.info.id,
             text=assembler.text,
             finish_reason=finish,  # type: ignore[arg-type]
-            prompt_tokens=sum(len(_TOKEN.findall(m.content)) for m in messages),
+            prompt_tokens=prompt_tokens,
             completion_tokens=len(logprobs),
             logprobs=tuple(logprobs),
             timings=Timings(ttft_s=ttft, total_s=time.perf_counter() - started),

@@ -56,14 +56,13 @@ class FakeUpstream:
             err = {"error": {"message": f"simulated failure {self.fail_status}", "type": "server_error"}}
             await self._json(send, self.fail_status, err, {"retry-after": "2"} if self.fail_status == 429 else None)
             return
-        tokens = self.text.split(" ")
-        tokens = [t if i == 0 else " " + t for i, t in enumerate(tokens)]
+        tokens, finish = _truncate(self.text, request)
         if request.get("stream"):
-            await self._stream(send, request, tokens)
+            await self._stream(send, request, tokens, finish)
         else:
-            await self._json(send, 200, self._completion(request, tokens))
+            await self._json(send, 200, self._completion(request, tokens, finish))
 
-    def _completion(self, request: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
+    def _completion(self, request: dict[str, Any], tokens: list[str], finish: str) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -74,13 +73,13 @@ class FakeUpstream:
                     "index": 0,
                     "message": {"role": "assistant", "content": "".join(tokens)},
                     "logprobs": {"content": [_lp(t) for t in tokens]} if request.get("logprobs") else None,
-                    "finish_reason": "stop",
+                    "finish_reason": finish,
                 }
             ],
             "usage": {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)},
         }
 
-    async def _stream(self, send: Send, request: dict[str, Any], tokens: list[str]) -> None:
+    async def _stream(self, send: Send, request: dict[str, Any], tokens: list[str], finish: str) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -89,7 +88,7 @@ class FakeUpstream:
             choice = {"index": 0, "delta": {"content": tok}, "finish_reason": None,
                       "logprobs": {"content": [_lp(tok)]} if request.get("logprobs") else None}
             await _event(send, {**base, "choices": [choice]})
-        await _event(send, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        await _event(send, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         usage = {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)}
         await _event(send, {**base, "choices": [], "usage": usage})
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
@@ -101,6 +100,20 @@ class FakeUpstream:
         headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+
+def _truncate(text: str, request: dict[str, Any]) -> tuple[list[str], str]:
+    """Word tokens of `text`, cut by the request's `stop` and `max_tokens` like a real server would."""
+    stops = request.get("stop") or []
+    for stop in [stops] if isinstance(stops, str) else stops:
+        if stop in text:
+            text = text[: text.index(stop)]
+    words = text.split(" ")
+    tokens = [w if i == 0 else " " + w for i, w in enumerate(words)] if text else []
+    limit = request.get("max_tokens") or request.get("max_completion_tokens")
+    if limit is not None and len(tokens) > limit:
+        return tokens[:limit], "length"
+    return tokens, "stop"
 
 
 def _lp(token: str) -> dict[str, Any]:

@@ -49,6 +49,12 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.
     raise RuntimeError(f"server at {url} did not become healthy within {timeout_s:g}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def process(args: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -130,8 +136,10 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                         "--latency", str(latency_ms / 1000)]
         gateway_cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(gw_port)]
         with process(upstream_cmd, env, f"http://127.0.0.1:{up_port}/v1/models"), \
-                process(gateway_cmd, env, f"http://127.0.0.1:{gw_port}/healthz"):
+                process(gateway_cmd, env, f"http://127.0.0.1:{gw_port}/healthz") as gateway_proc:
             direct_url, gateway_url = f"http://127.0.0.1:{up_port}/v1", f"http://127.0.0.1:{gw_port}/v1"
+
+            gateway_cpu: list[float] = []
 
             async def run() -> tuple[Side, Side]:
                 await load(direct_url, "fake", concurrency, concurrency * 2)  # warm-up
@@ -141,7 +149,10 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                     order = ("direct", "gateway") if r % 2 == 0 else ("gateway", "direct")
                     for side in order:
                         url, model = (direct_url, "fake") if side == "direct" else (gateway_url, "upstream")
+                        cpu_before = cpu_seconds(gateway_proc.pid)
                         sides[side].append(await load(url, model, concurrency, requests))
+                        if side == "gateway":
+                            gateway_cpu.append(cpu_seconds(gateway_proc.pid) - cpu_before)
                 return tuple(  # type: ignore[return-value]
                     Side([x for lat, _, _ in runs for x in lat], sum(s for _, s, _ in runs), sum(f for _, _, f in runs))
                     for runs in (sides["direct"], sides["gateway"])
@@ -157,6 +168,7 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
         "direct": d,
         "gateway": g,
         "added_latency_ms": {k: round(g[f"{k}_ms"] - d[f"{k}_ms"], 3) for k in ("p50", "p95", "p99")},
+        "gateway_cpu_ms_per_request": round(sum(gateway_cpu) * 1000 / max(1, len(gateway.latencies_ms)), 3),
         "target_added_ms": {"p50": 2.0, "p99": 10.0},
         "cpu_cores": os.cpu_count(),
     }

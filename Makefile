@@ -1,0 +1,30 @@
+# smallfleet: `make serve` sets everything up and starts the gateway; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup serve test bench clean
+
+setup: $(STAMP)
+
+# llama-cpp-python has no binary wheel here: pip builds it from source once (~4-5 min on 2 cores)
+# and caches the wheel, so later setups take seconds.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+serve: setup
+	$(BIN)/smallfleet serve
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/smallfleet bench engine --json
+	$(BIN)/smallfleet bench gateway --json
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,88 @@
+"""The command line: listing, chatting, traces, one-line errors, and the bench commands' output shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smallfleet.cli.main import app
+
+runner = CliRunner()
+
+FAKE_FLEET = "models:\n  - id: echo\n    kind: fake\n  - id: other\n    kind: fake\n"
+
+
+@pytest.fixture
+def fleet_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(FAKE_FLEET)
+    monkeypatch.setenv("SMALLFLEET_CONFIG", str(path))
+    return path
+
+
+def test_models_lists_the_embedded_default_without_a_file() -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0 and "* smollm2-135m" in result.stdout and "llamacpp" in result.stdout
+
+
+def test_models_lists_the_fleet_file(fleet_file: Path) -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "* echo" in result.stdout and "  other" in result.stdout
+
+
+def test_bad_config_is_one_line_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("models:\n  - id: x\n    kind: fake\n    latency: 3\n")
+    monkeypatch.setenv("SMALLFLEET_CONFIG", str(path))
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: ") and "models[0].latency: Extra inputs are not permitted" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_chat_streams_and_records_a_trace(fleet_file: Path) -> None:
+    result = runner.invoke(app, ["chat", "hello from the terminal", "-m", "echo"])
+    assert result.exit_code == 0, result.output
+    assert "hello from the terminal" in result.stdout
+    listing = runner.invoke(app, ["traces", "--json"])
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["endpoint"] == "cli:chat" and rows[0]["output"] == "hello from the terminal"
+    shown = runner.invoke(app, ["traces", "show", rows[0]["id"]])
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == rows[0]["id"]
+    table = runner.invoke(app, ["traces"])
+    assert rows[0]["id"] in table.stdout and "echo" in table.stdout
+
+
+def test_chat_with_an_unknown_model_is_a_one_line_error_and_traced(fleet_file: Path) -> None:
+    result = runner.invoke(app, ["chat", "hi", "-m", "ghost"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: The model 'ghost' does not exist")
+    rows = [json.loads(line) for line in runner.invoke(app, ["traces", "--json"]).stdout.splitlines()]
+    assert rows[0]["status"] == "error" and rows[0]["error_type"] == "model_not_found"
+
+
+def test_traces_show_unknown_id_is_an_error() -> None:
+    result = runner.invoke(app, ["traces", "show", "deadbeef"])
+    assert result.exit_code == 1 and "no trace with id 'deadbeef'" in result.stderr
+
+
+def test_bench_engine_prints_one_json_object_with_both_sides() -> None:
+    result = runner.invoke(app, ["bench", "engine", "--json", "--max-tokens", "4", "--rounds", "1"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["raw_llama_cpp_python"]["completion_tokens"] > 0 and data["smallfleet"]["completion_tokens"] > 0
+    assert data["ratio"] > 0
+
+
+def test_bench_gateway_prints_added_latency_percentiles() -> None:
+    result = runner.invoke(app, ["bench", "gateway", "--json", "--concurrency", "5", "--requests", "20",
+                                 "--rounds", "1", "--latency-ms", "5"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["direct"]["requests"] == 20 and data["gateway"]["requests"] == 20
+    assert data["direct"]["failures"] == 0 and data["gateway"]["failures"] == 0
+    assert set(data["added_latency_ms"]) == {"p50", "p95", "p99"}

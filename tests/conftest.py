@@ -1,0 +1,87 @@
+"""Shared fixtures: fake fleets, the real embedded model (loaded once), servers on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from smallfleet.api.app import create_app
+from smallfleet.backends.base import ModelInfo
+from smallfleet.backends.fake import FakeBackend
+from smallfleet.fleet import Fleet
+from smallfleet.trace.sqlite import SQLiteTraceStore
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's real ~/.smallfleet or a fleet file from the environment."""
+    monkeypatch.setenv("SMALLFLEET_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SMALLFLEET_CONFIG", raising=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend(info=ModelInfo(id="fake-small", location="local", context_window=4096))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteTraceStore:
+    return SQLiteTraceStore(tmp_path / "traces.db")
+
+
+def make_app(backends: list[FakeBackend], store: SQLiteTraceStore, max_queue: int = 4,
+             queue_timeout_s: float = 5.0) -> FastAPI:
+    return create_app(Fleet.of_backends(backends, max_queue=max_queue, queue_timeout_s=queue_timeout_s), store)
+
+
+@pytest.fixture
+def client(fake: FakeBackend, store: SQLiteTraceStore) -> Iterator[TestClient]:
+    with TestClient(make_app([fake], store)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The real embedded SmolLM2 backend, loaded once for the session."""
+    from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+
+    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=2048))
+    yield backend
+    import asyncio
+
+    asyncio.run(backend.aclose())

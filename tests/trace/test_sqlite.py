@@ -1,0 +1,110 @@
+"""The SQLite trace store and the group-commit writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from smallfleet.trace.migrations import MIGRATIONS
+from smallfleet.trace.record import Trace, new_trace_id
+from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.writer import TraceWriter
+
+
+def make(model: str = "m", status: str = "ok", created_at: float | None = None) -> Trace:
+    return Trace(id=new_trace_id(), created_at=created_at or time.time(), endpoint="/v1/chat/completions",
+                 model=model, status=status, messages=[{"role": "user", "content": "héllo"}],
+                 params={"temperature": 0}, output="hi", prompt_tokens=3, completion_tokens=1, logprob_mean=-0.2)
+
+
+def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(tmp_path / "t.db")
+    assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
+    store.close()
+    again = SQLiteTraceStore(tmp_path / "t.db")  # reopening applies nothing twice
+    assert again.applied_migrations() == [name for name, _ in MIGRATIONS]
+
+
+def test_database_is_in_wal_mode(tmp_path: Path) -> None:
+    SQLiteTraceStore(tmp_path / "t.db").close()
+    assert sqlite3.connect(tmp_path / "t.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_append_then_get_round_trips_every_field(store: SQLiteTraceStore) -> None:
+    trace = make()
+    store.append(trace)
+    assert store.get(trace.id) == trace
+    assert store.get(trace.id[:14]) == trace  # a unique prefix works too
+    assert store.get("nope") is None
+
+
+def test_query_filters_and_orders_newest_first(store: SQLiteTraceStore) -> None:
+    old, mid, new = make("a", created_at=1.0), make("b", "error", created_at=2.0), make("a", created_at=3.0)
+    store.append_many([old, mid, new])
+    assert [t.id for t in store.query()] == [new.id, mid.id, old.id]
+    assert [t.id for t in store.query(TraceQuery(model="a"))] == [new.id, old.id]
+    assert [t.id for t in store.query(TraceQuery(status="error"))] == [mid.id]
+    assert [t.id for t in store.query(TraceQuery(limit=1, before=3.0))] == [mid.id]
+
+
+def test_ids_sort_by_creation() -> None:
+    first = new_trace_id()
+    time.sleep(0.002)
+    assert new_trace_id() > first
+
+
+def test_writer_commits_before_the_waiter_resumes_and_batches_under_load(store: SQLiteTraceStore) -> None:
+    writer = TraceWriter(store)
+    traces = [make() for _ in range(300)]
+
+    async def run() -> None:
+        await asyncio.gather(*(writer.append(t) for t in traces))
+
+    asyncio.run(run())
+    assert store.count() == 300  # every awaited append is on disk
+    writer.close()
+
+
+def test_writer_close_flushes_what_is_queued(store: SQLiteTraceStore) -> None:
+    writer = TraceWriter(store)
+    futures = [writer.submit(make()) for _ in range(50)]
+    writer.close()
+    assert all(f.done() and f.exception() is None for f in futures)
+    assert store.count() == 50
+
+
+def test_writer_reports_a_failed_commit_to_each_waiter() -> None:
+    class Broken:
+        def append_many(self, traces):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    writer = TraceWriter(Broken())
+    future = writer.submit(make())
+    with pytest.raises(sqlite3.OperationalError):
+        future.result(timeout=5)
+    writer.close()
+
+
+def test_concurrent_readers_and_the_writer_do_not_block_each_other(store: SQLiteTraceStore) -> None:
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(50):
+                store.query(TraceQuery(limit=5))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for r in readers:
+        r.start()
+    for _ in range(50):
+        store.append(make())
+    for r in readers:
+        r.join()
+    assert not errors and store.count() == 50
