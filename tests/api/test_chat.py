@@ -131,21 +131,27 @@ def test_models_and_health(client: TestClient) -> None:
     assert health["status"] == "ok" and health["models"]["fake-small"]["running"] == 0
 
 
-def test_overload_answers_429_with_retry_after(store: SQLiteTraceStore) -> None:
+def post_concurrently(store: SQLiteTraceStore, n: int, max_queue: int, queue_timeout_s: float) -> list[httpx.Response]:
+    """Fire `n` requests 50 ms apart at a one-slot model that takes 1 s per answer."""
     slow = FakeBackend(info=ModelInfo(id="slow", location="local", context_window=4096), latency_s=1.0)
-    app = make_app([slow], store, max_queue=1, queue_timeout_s=5.0)
+    app = make_app([slow], store, max_queue=max_queue, queue_timeout_s=queue_timeout_s)
     results: list[httpx.Response] = []
     with serve_in_thread(app) as url:
         def call() -> None:
             results.append(httpx.post(f"{url}/v1/chat/completions", json={"model": "slow", "messages": MSG},
                                       timeout=30))
 
-        threads = [threading.Thread(target=call) for _ in range(4)]
+        threads = [threading.Thread(target=call) for _ in range(n)]
         for t in threads:
             t.start()
             time.sleep(0.05)
         for t in threads:
             t.join()
+    return results
+
+
+def test_overload_answers_429_with_retry_after(store: SQLiteTraceStore) -> None:
+    results = post_concurrently(store, 4, max_queue=1, queue_timeout_s=5.0)
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200, 200, 429, 429]  # one running, one queued, two refused
     refused = next(r for r in results if r.status_code == 429)
@@ -154,18 +160,5 @@ def test_overload_answers_429_with_retry_after(store: SQLiteTraceStore) -> None:
 
 
 def test_queued_request_that_waits_too_long_gets_429(store: SQLiteTraceStore) -> None:
-    slow = FakeBackend(info=ModelInfo(id="slow", location="local", context_window=4096), latency_s=1.0)
-    app = make_app([slow], store, max_queue=4, queue_timeout_s=0.2)
-    results: list[httpx.Response] = []
-    with serve_in_thread(app) as url:
-        def call() -> None:
-            results.append(httpx.post(f"{url}/v1/chat/completions", json={"model": "slow", "messages": MSG},
-                                      timeout=30))
-
-        threads = [threading.Thread(target=call) for _ in range(2)]
-        for t in threads:
-            t.start()
-            time.sleep(0.05)
-        for t in threads:
-            t.join()
+    results = post_concurrently(store, 2, max_queue=4, queue_timeout_s=0.2)
     assert sorted(r.status_code for r in results) == [200, 429]
