@@ -76,3 +76,8 @@ def app_from_settings(settings: Settings) -> FastAPI:
     """Load the fleet file (or the embedded default), open the trace store, build the app."""
     fleet = Fleet.from_config(load_fleet(settings.config_path))
     return create_app(fleet, SQLiteTraceStore(settings.trace_db))
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` and multi-worker serving: the app from SMALLFLEET_* settings."""
+    return app_from_settings(Settings.from_env())

@@ -35,10 +35,12 @@ def gateway(
     requests: int = typer.Option(2000, min=1, help="requests per side per round"),
     rounds: int = typer.Option(2, min=1),
     latency_ms: float = typer.Option(100.0, min=0, help="fixed latency of the fake backend"),
+    workers: int = typer.Option(1, min=1, help="gateway worker processes"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Latency the gateway adds over calling a fixed-latency backend directly, at N concurrent clients."""
     from smallfleet.evals.gateway import run_gateway_bench
 
-    _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms),
+    _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
+                             workers=workers),
            as_json)

@@ -49,6 +49,7 @@ def one_line_errors(fn: F) -> F:
 def serve(
     host: str = typer.Option(None, help="listen address (default SMALLFLEET_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="listen port (default SMALLFLEET_PORT or 8080)"),
+    workers: int = typer.Option(1, min=1, help="gateway processes; each loads its own copy of local models"),
 ) -> None:
     """Start the OpenAI-compatible gateway on the configured fleet (default: embedded SmolLM2)."""
     import uvicorn
@@ -56,10 +57,14 @@ def serve(
     from smallfleet.api.app import app_from_settings
 
     settings = Settings.from_env()
-    api = app_from_settings(settings)
     host, port = host or settings.host, port or settings.port
     typer.echo(f"smallfleet gateway on http://{host}:{port}/v1  (traces: {settings.trace_db})", err=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        uvicorn.run(app_from_settings(settings), host=host, port=port, log_level="warning", access_log=False)
+        return
+    load_fleet(settings.config_path)  # a config error is reported once, before any worker starts
+    uvicorn.run("smallfleet.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", access_log=False)
 
 
 @app.command()

@@ -117,8 +117,15 @@ class Side:
                 "p99_ms": round(percentile(lat, 99), 3), "mean_ms": round(statistics.fmean(lat), 3)}
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (uvicorn workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return cpu_seconds(pid) + sum(cpu_seconds(k) for k in kids)
+
+
 def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int = 2,
-                      latency_ms: float = 100.0) -> dict[str, object]:
+                      latency_ms: float = 100.0, workers: int = 1) -> dict[str, object]:
     up_port, gw_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="smallfleet-bench-") as home:
         fleet = Path(home) / "fleet.yaml"
@@ -134,7 +141,8 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
         env = {**os.environ, "SMALLFLEET_HOME": home, "SMALLFLEET_CONFIG": str(fleet)}
         upstream_cmd = [sys.executable, "-m", "smallfleet.evals.fake_upstream", "--port", str(up_port),
                         "--latency", str(latency_ms / 1000)]
-        gateway_cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(gw_port)]
+        gateway_cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(gw_port),
+                       "--workers", str(workers)]
         with process(upstream_cmd, env, f"http://127.0.0.1:{up_port}/v1/models"), \
                 process(gateway_cmd, env, f"http://127.0.0.1:{gw_port}/healthz") as gateway_proc:
             direct_url, gateway_url = f"http://127.0.0.1:{up_port}/v1", f"http://127.0.0.1:{gw_port}/v1"
@@ -149,10 +157,10 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                     order = ("direct", "gateway") if r % 2 == 0 else ("gateway", "direct")
                     for side in order:
                         url, model = (direct_url, "fake") if side == "direct" else (gateway_url, "upstream")
-                        cpu_before = cpu_seconds(gateway_proc.pid)
+                        cpu_before = process_tree_cpu_seconds(gateway_proc.pid)
                         sides[side].append(await load(url, model, concurrency, requests))
                         if side == "gateway":
-                            gateway_cpu.append(cpu_seconds(gateway_proc.pid) - cpu_before)
+                            gateway_cpu.append(process_tree_cpu_seconds(gateway_proc.pid) - cpu_before)
                 return tuple(  # type: ignore[return-value]
                     Side([x for lat, _, _ in runs for x in lat], sum(s for _, s, _ in runs), sum(f for _, _, f in runs))
                     for runs in (sides["direct"], sides["gateway"])
@@ -163,6 +171,7 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
     return {
         "benchmark": "gateway",
         "concurrency": concurrency,
+        "gateway_workers": workers,
         "requests_per_side": requests * rounds,
         "backend_latency_ms": latency_ms,
         "direct": d,
