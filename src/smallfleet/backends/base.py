@@ -12,19 +12,33 @@ import abc
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-Role = Literal["system", "user", "assistant"]
+if TYPE_CHECKING:
+    from smallfleet.constrain.spec import Constraint
+
+Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length"]
 Location = Literal["local", "remote"]
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call in OpenAI's shape (arguments as a JSON string)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    """One message of a conversation."""
+    """One message of a conversation (assistant turns may carry tool calls; tool turns answer one)."""
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class TokenLogprob:
     token: str
     logprob: float
     top: tuple[TopLogprob, ...] = ()
+    forced: bool = False  # inserted because the constraint allowed nothing else; carries no confidence
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,7 @@ class Generation:
     completion_tokens: int
     logprobs: tuple[TokenLogprob, ...]
     timings: Timings
+    tool_calls: tuple[ToolCall, ...] = ()  # as returned by a remote server; local calls are parsed from text
 
     @property
     def tokens_per_second(self) -> float:
@@ -100,7 +116,7 @@ class LogprobSummary:
 
     @classmethod
     def of(cls, logprobs: tuple[TokenLogprob, ...]) -> LogprobSummary:
-        values = [lp.logprob for lp in logprobs if math.isfinite(lp.logprob)]
+        values = [lp.logprob for lp in logprobs if not lp.forced and math.isfinite(lp.logprob)]
         if not values:
             return cls(count=0, mean=None, min=None)
         return cls(count=len(values), mean=sum(values) / len(values), min=min(values))
@@ -127,18 +143,22 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def stream(
-        self, messages: tuple[ChatMessage, ...], params: SamplingParams
+        self, messages: tuple[ChatMessage, ...], params: SamplingParams, constraint: Constraint | None = None
     ) -> AsyncIterator[Delta | Generation]:
         """Yield `Delta`s as text is produced, then exactly one final `Generation`.
 
-        Raises `InvalidRequest` subclasses before the first delta for requests the model cannot
-        take (context too long), `BackendError` subclasses for engine or transport failures.
+        With a `constraint`, local engines make any other output impossible; remote ones pass it
+        on (`response_format`, `tools`) and the caller checks the answer. Raises `InvalidRequest`
+        subclasses before the first delta for requests the model cannot take (context too long),
+        `BackendError` subclasses for engine or transport failures.
         """
 
-    async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> Generation:
+    async def generate(
+        self, messages: tuple[ChatMessage, ...], params: SamplingParams, constraint: Constraint | None = None
+    ) -> Generation:
         """Run to completion and return the final `Generation`."""
         final: Generation | None = None
-        async for event in self.stream(messages, params):
+        async for event in self.stream(messages, params, constraint):
             if isinstance(event, Generation):
                 final = event
         if final is None:  # pragma: no cover - a backend bug, not a caller error

@@ -26,6 +26,7 @@ from smallfleet.backends.base import (
     TokenLogprob,
 )
 from smallfleet.backends.textstream import TextAssembler
+from smallfleet.constrain.spec import Constraint
 from smallfleet.errors import ContextLengthExceeded
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -47,6 +48,7 @@ class FakeCall:
 
     messages: tuple[ChatMessage, ...]
     params: SamplingParams
+    constraint: Constraint | None = None
 
 
 @dataclass
@@ -69,9 +71,11 @@ class FakeBackend(Backend):
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         return FakeReply(text=last_user)
 
-    async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> AsyncIterator[Delta | Generation]:
+    async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
+                     constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
+        """Scripted text regardless of `constraint`: it plays an unconstrained model whose answer must be checked."""
         started = time.perf_counter()
-        self.history.append(FakeCall(messages=messages, params=params))
+        self.history.append(FakeCall(messages=messages, params=params, constraint=constraint))
         reply = self._next(messages)
         if reply.error is not None and reply.error_after_tokens is None:
             raise reply.error

@@ -1,11 +1,12 @@
 """Embedded backend: a GGUF model run in-process by llama.cpp (through llama-cpp-python).
 
-The prompt is rendered with the chat template stored in the GGUF metadata. Decoding uses
-llama-cpp-python's own `Llama.generate` (sampling happens inside llama.cpp's sampler chain, and
-the KV cache is reused across requests that share a prompt prefix), so our throughput stays
-that of the raw library; on top we read each step's logits to record the chosen token's
-log-probability (and the top alternatives when asked). One generation runs at a time on the
-backend's own worker thread: llama.cpp contexts are not re-entrant.
+The prompt is rendered with the chat template stored in the GGUF metadata. The decoding loop is
+ours but thin: llama.cpp evaluates and samples (its own sampler chain reads the logits buffer),
+and the KV cache is reused across requests that share a prompt prefix. Each step we read the
+logits to record the chosen token's log-probability, and under a constraint we first overwrite
+the logits of forbidden tokens with -inf (llguidance mask), then feed any tokens the grammar
+forces in one batch. One generation runs at a time on the backend's own worker thread:
+llama.cpp contexts are not re-entrant.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from smallfleet.backends.base import (
     TopLogprob,
 )
 from smallfleet.backends.textstream import TextAssembler
+from smallfleet.constrain.compile import GrammarCache
+from smallfleet.constrain.masking import MatcherCache, TokenMasker
+from smallfleet.constrain.prompting import for_local_model
+from smallfleet.constrain.spec import Constraint
 from smallfleet.backends.threaded import iterate_in_thread
 from smallfleet.errors import BackendError, ConfigError, ContextLengthExceeded
 
@@ -47,16 +52,10 @@ class LlamaCppOptions:
     n_batch: int = 512
 
 
-def token_logprobs(logits: np.ndarray, token: int, top_n: int) -> tuple[float, list[tuple[int, float]]]:
-    """Log-softmax of `logits` at `token`, plus the `top_n` most likely (id, logprob) pairs."""
+def log_partition(logits: np.ndarray) -> float:
+    """log(sum(exp(logits))), computed stably: log-probability = logit - log_partition."""
     peak = float(logits.max())
-    log_z = peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
-    chosen = float(logits[token]) - log_z
-    if top_n <= 0:
-        return chosen, []
-    ids = np.argpartition(logits, -top_n)[-top_n:]
-    ids = ids[np.argsort(logits[ids])[::-1]]
-    return chosen, [(int(i), float(logits[i]) - log_z) for i in ids]
+    return peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
 
 
 class LlamaCppBackend(Backend):
@@ -89,6 +88,8 @@ class LlamaCppBackend(Backend):
         self._n_vocab = self._llm.n_vocab()
         self._n_ctx = self._llm.n_ctx()
         self._pieces: dict[int, bytes] = {}
+        self._grammars = GrammarCache()
+        self._matchers: MatcherCache | None = None  # built on the first constrained request (~0.2 s)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llamacpp-{model_id}")
         self.info = info or ModelInfo(id=model_id, location="local", context_window=self._n_ctx)
 
@@ -97,56 +98,91 @@ class LlamaCppBackend(Backend):
         """The underlying `llama_cpp.Llama` (benchmarks compare against it on the same weights)."""
         return self._llm
 
-    def render(self, messages: tuple[ChatMessage, ...]) -> list[int]:
-        """Prompt token ids for `messages` under the model's own chat template."""
-        prompt = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages]).prompt
+    def render(self, messages: tuple[ChatMessage, ...], constraint: Constraint | None = None) -> list[int]:
+        """Prompt token ids for `messages` under the model's own chat template (with constraint instructions)."""
+        prompt = self._formatter(messages=for_local_model(messages, constraint)).prompt
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
-    def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> AsyncIterator[Delta | Generation]:
+    def stream(
+        self, messages: tuple[ChatMessage, ...], params: SamplingParams, constraint: Constraint | None = None
+    ) -> AsyncIterator[Delta | Generation]:
         def produce(emit: Callable[[Delta | Generation], None], cancel: threading.Event) -> None:
-            self._generate_sync(messages, params, emit, cancel)
+            self._generate_sync(messages, params, constraint, emit, cancel)
 
         return iterate_in_thread(self._executor, produce)
+
+    def _masker(self, constraint: Constraint | None) -> TokenMasker | None:
+        """A fresh token masker for `constraint` (the tokenizer bridge is built once, on first use)."""
+        if constraint is None:
+            return None
+        if self._matchers is None:
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            self._matchers = MatcherCache(lltokenizer_from_vocab(self._vocab))
+        grammar = self._grammars.grammar(constraint, "constraint")
+        return TokenMasker(self._matchers.matcher(grammar), self._n_vocab)
+
+    def _start(self, prompt: list[int]) -> None:
+        """Evaluate `prompt`, reusing the KV cache for the prefix it shares with the previous request."""
+        llm = self._llm
+        shared = 0
+        for cached, new in zip(llm.input_ids[: llm.n_tokens], prompt):
+            if cached != new:
+                break
+            shared += 1
+        shared = min(shared, len(prompt) - 1)  # re-evaluate at least one token to get fresh logits
+        llm.n_tokens = shared
+        llm.eval(prompt[shared:])
 
     def _generate_sync(
         self,
         messages: tuple[ChatMessage, ...],
         params: SamplingParams,
+        constraint: Constraint | None,
         emit: Callable[[Delta | Generation], None],
         cancel: threading.Event,
     ) -> None:
         started = time.perf_counter()
-        prompt = self.render(messages)
+        masker = self._masker(constraint)
+        prompt = self.render(messages, constraint)
         max_tokens = self._check_fits(len(prompt), params.max_tokens)
-        llm = self._llm
+        llm, lib, ctx = self._llm, self._lib, self._llm._ctx
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
-        assembler = TextAssembler(stop=params.stop)
+        # A constrained answer ends where its grammar ends; stop strings would cut it invalid.
+        assembler = TextAssembler(stop=params.stop if masker is None else ())
         logprobs: list[TokenLogprob] = []
         finish = "length"
         first_token_at: float | None = None
         try:
-            steps = llm.generate(
-                prompt, temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0
-            )
-            for token in steps:
+            self._start(prompt)
+            sampler = llm._init_sampler(temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0,
+                                        repeat_penalty=1.0)
+            while len(logprobs) < max_tokens and not cancel.is_set():
+                logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx.ctx, -1), shape=(self._n_vocab,))
+                log_z = log_partition(logits)  # of the model's own distribution, before any mask
+                if masker is not None:
+                    masker.apply(logits)
+                token = sampler.sample(ctx, -1)
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
-                if cancel.is_set():
-                    break
-                if self._lib.llama_vocab_is_eog(self._vocab, token):
+                if lib.llama_vocab_is_eog(self._vocab, token):
                     finish = "stop"
                     break
-                logprob = self._logprob(token, params.top_logprobs)
-                logprobs.append(logprob)
-                delta = assembler.push(self._piece(token), logprob)
-                if delta is not None:
-                    emit(delta)
-                if assembler.stopped:
+                new = [(token, self._logprob(logits, log_z, token, params.top_logprobs))]
+                if masker is not None:
+                    masker.consume(token)
+                    room = max_tokens - len(logprobs) - 1
+                    new += [(t, TokenLogprob(token=self._piece_text(t), logprob=0.0, forced=True))
+                            for t in (masker.forced() if room > 0 and not masker.stopped else [])[:room]]
+                for tok, logprob in new:
+                    logprobs.append(logprob)
+                    delta = assembler.push(self._piece(tok), logprob)
+                    if delta is not None:
+                        emit(delta)
+                if assembler.stopped or (masker is not None and masker.stopped):
                     finish = "stop"
                     break
-                if len(logprobs) >= max_tokens:
-                    break
-            steps.close()
+                llm.eval([tok for tok, _ in new])
         except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures surface as these
             raise BackendError(f"{self.info.id}: generation failed: {exc}") from exc
         tail = assembler.finish()
@@ -184,16 +220,15 @@ class LlamaCppBackend(Backend):
             )
         return max_tokens
 
-    def _logprob(self, token: int, top_n: int) -> TokenLogprob:
-        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
-        logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
-        chosen, top = token_logprobs(logits, token, top_n)
-        piece = self._piece_text
-        return TokenLogprob(
-            token=piece(token),
-            logprob=chosen,
-            top=tuple(TopLogprob(token=piece(t), logprob=lp) for t, lp in top),
-        )
+    def _logprob(self, logits: np.ndarray, log_z: float, token: int, top_n: int) -> TokenLogprob:
+        """The chosen token's log-probability under the model; alternatives among the allowed tokens."""
+        top: tuple[TopLogprob, ...] = ()
+        if top_n > 0:
+            ids = np.argpartition(logits, -top_n)[-top_n:]
+            ids = ids[np.argsort(logits[ids])[::-1]]
+            top = tuple(TopLogprob(token=self._piece_text(int(i)), logprob=float(logits[i]) - log_z)
+                        for i in ids if np.isfinite(logits[i]))
+        return TokenLogprob(token=self._piece_text(token), logprob=float(logits[token]) - log_z, top=top)
 
     def _piece(self, token: int) -> bytes:
         """The bytes a token stands for (control tokens render as nothing); cached per id."""

@@ -32,8 +32,12 @@ from smallfleet.backends.base import (
     SamplingParams,
     Timings,
     TokenLogprob,
+    ToolCall,
     TopLogprob,
 )
+from smallfleet.constrain.outcome import new_call_id
+from smallfleet.constrain.remote import openai_fields
+from smallfleet.constrain.spec import Constraint
 from smallfleet.errors import (
     BackendError,
     BackendTimeout,
@@ -78,10 +82,12 @@ class OpenAIHTTPBackend(Backend):
             )
         return self._session
 
-    def _body(self, messages: tuple[ChatMessage, ...], params: SamplingParams, stream: bool) -> dict[str, Any]:
+    def _body(self, messages: tuple[ChatMessage, ...], params: SamplingParams, stream: bool,
+              constraint: Constraint | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._options.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_message(m) for m in messages],
+            **openai_fields(constraint, self.info.id),
             "temperature": params.temperature,
             "top_p": params.top_p,
             "stream": stream,
@@ -133,10 +139,12 @@ class OpenAIHTTPBackend(Backend):
             raise InvalidRequest(message)
         raise BackendError(message)
 
-    async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> Generation:
+    async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
+                       constraint: Constraint | None = None) -> Generation:
         started = time.perf_counter()
+        body = self._body(messages, params, False, constraint)
         async with self._normalised_errors():
-            async with self._client().post(self._url, json=self._body(messages, params, stream=False)) as response:
+            async with self._client().post(self._url, json=body) as response:
                 await self._raise_for_status(response)
                 data = await response.json(content_type=None)
             choice = data["choices"][0]
@@ -146,6 +154,7 @@ class OpenAIHTTPBackend(Backend):
             return Generation(
                 model=self.info.id,
                 text=choice["message"].get("content") or "",
+                tool_calls=tuple(_parse_tool_calls(choice["message"].get("tool_calls"))),
                 finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
                 prompt_tokens=int(usage.get("prompt_tokens", 0)),
                 completion_tokens=int(usage.get("completion_tokens", len(logprobs))),
@@ -153,15 +162,17 @@ class OpenAIHTTPBackend(Backend):
                 timings=Timings(ttft_s=elapsed, total_s=elapsed),
             )
 
-    async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams) -> AsyncIterator[Delta | Generation]:
+    async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
+                     constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
         started = time.perf_counter()
+        body = self._body(messages, params, True, constraint)
+        calls: dict[int, dict[str, str]] = {}
         first: float | None = None
         text: list[str] = []
         logprobs: list[TokenLogprob] = []
         finish = "stop"
         usage: dict[str, Any] = {}
         async with self._normalised_errors():
-            body = self._body(messages, params, stream=True)
             async with self._client().post(self._url, json=body) as response:
                 await self._raise_for_status(response)
                 async for raw_line in response.content:
@@ -170,7 +181,9 @@ class OpenAIHTTPBackend(Backend):
                             raise BackendError(f"{self.info.id}: upstream stream failed: {chunk['error']}")
                         usage = chunk.get("usage") or usage
                         for choice in chunk.get("choices") or []:
-                            piece = (choice.get("delta") or {}).get("content") or ""
+                            delta = choice.get("delta") or {}
+                            _merge_tool_call_deltas(calls, delta.get("tool_calls"))
+                            piece = delta.get("content") or ""
                             lps = tuple(_parse_logprobs(choice.get("logprobs")))
                             if choice.get("finish_reason") == "length":
                                 finish = "length"
@@ -183,6 +196,7 @@ class OpenAIHTTPBackend(Backend):
         yield Generation(
             model=self.info.id,
             text="".join(text),
+            tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
             finish_reason=finish,  # type: ignore[arg-type]
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", len(logprobs))),
@@ -193,6 +207,32 @@ class OpenAIHTTPBackend(Backend):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                             for c in m.tool_calls]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def _parse_tool_calls(items: list[dict[str, Any]] | None) -> Iterator[ToolCall]:
+    for item in items or []:
+        fn = item["function"]
+        yield ToolCall(id=item.get("id") or new_call_id(), name=fn["name"], arguments=fn.get("arguments") or "{}")
+
+
+def _merge_tool_call_deltas(calls: dict[int, dict[str, str]], deltas: list[dict[str, Any]] | None) -> None:
+    """Accumulate streamed tool-call fragments (name once, arguments in pieces) by index."""
+    for d in deltas or []:
+        slot = calls.setdefault(int(d.get("index", 0)), {"id": "", "name": "", "arguments": ""})
+        slot["id"] = d.get("id") or slot["id"] or new_call_id()
+        fn = d.get("function") or {}
+        slot["name"] += fn.get("name") or ""
+        slot["arguments"] += fn.get("arguments") or ""
 
 
 def _sse_data(line: str) -> Iterator[dict[str, Any]]:

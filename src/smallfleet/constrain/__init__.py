@@ -1,0 +1,1 @@
+"""Constrained outputs: constraint types, up-front refusal of what cannot be enforced, token masks, checks."""

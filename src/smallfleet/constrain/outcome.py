@@ -1,0 +1,119 @@
+"""Check a finished answer against its constraint and turn it into content or tool calls.
+
+Local answers are valid by construction; this check is what makes a remote (or any unconstrained)
+answer trustworthy: invalid output becomes an error the caller (and later the router) can act on.
+An answer cut by `max_tokens` is never presented as valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from smallfleet.backends.base import ToolCall
+
+from smallfleet.constrain.spec import (
+    ChoiceConstraint,
+    Constraint,
+    GrammarConstraint,
+    JsonObjectConstraint,
+    JsonSchemaConstraint,
+    RegexConstraint,
+    ToolsConstraint,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the caller gets: text content and/or tool calls, and whether it honours the constraint."""
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    valid: bool = True
+    problem: str | None = None
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def schema_problem(instance: Any, schema: dict[str, Any] | bool) -> str | None:
+    """The first validation error of `instance` under `schema` (formats checked), or None."""
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    error = next(iter(validator.iter_errors(instance)), None)
+    if error is None:
+        return None
+    where = "/" + "/".join(str(p) for p in error.absolute_path)
+    return f"at {where}: {error.message}"
+
+
+def _json_problem(text: str, schema: dict[str, Any] | bool) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return f"not valid JSON: {exc}"
+    return schema_problem(value, schema)
+
+
+def settle(constraint: Constraint | None, text: str, finish_reason: str,
+           tool_calls: tuple[ToolCall, ...] = ()) -> Outcome:
+    """Interpret `text` (and any tool calls a remote server returned) under `constraint`."""
+    if constraint is None:
+        return Outcome(content=text)
+    if finish_reason == "length":
+        return Outcome(content=text, valid=False, problem="the answer was cut by max_tokens before it was complete")
+    if isinstance(constraint, ToolsConstraint):
+        return _settle_tools(constraint, text, tool_calls)
+    problem: str | None = None
+    if isinstance(constraint, JsonSchemaConstraint):
+        problem = _json_problem(text, constraint.schema)
+    elif isinstance(constraint, JsonObjectConstraint):
+        problem = _json_problem(text, {"type": "object"})
+    elif isinstance(constraint, ChoiceConstraint):
+        problem = None if text in constraint.options else f"{text!r} is not one of the allowed choices"
+    elif isinstance(constraint, RegexConstraint):
+        try:
+            problem = None if re.fullmatch(constraint.pattern, text) else "does not match the regular expression"
+        except re.error:
+            problem = None  # Rust-only syntax: enforced locally by the engine, cannot be re-checked here
+    elif isinstance(constraint, GrammarConstraint):
+        problem = None  # enforced by the engine; grammars are only accepted for local models
+    return Outcome(content=text, valid=problem is None, problem=problem)
+
+
+def _settle_tools(constraint: ToolsConstraint, text: str, remote_calls: tuple[ToolCall, ...]) -> Outcome:
+    by_name = {t.name: t for t in constraint.tools}
+    calls = list(remote_calls)
+    if not calls:
+        stripped = text.strip()
+        if not stripped.startswith(constraint.MARKER):
+            if constraint.mode == "required":
+                return Outcome(content=text, valid=False, problem="a tool call was required but the answer is text")
+            return Outcome(content=text)
+        try:
+            items = json.loads(stripped[len(constraint.MARKER):])
+        except ValueError as exc:
+            return Outcome(content=text, valid=False, problem=f"tool calls are not valid JSON: {exc}")
+        if not isinstance(items, list) or not items:
+            return Outcome(content=text, valid=False, problem="tool calls must be a non-empty JSON list")
+        for item in items:
+            if not isinstance(item, dict) or "name" not in item:
+                return Outcome(content=text, valid=False, problem="each tool call needs a name")
+            calls.append(ToolCall(new_call_id(), str(item["name"]),
+                                  json.dumps(item.get("arguments", {}), ensure_ascii=False)))
+    if len(calls) > 1 and not constraint.parallel:
+        return Outcome(content=None, tool_calls=tuple(calls), valid=False, problem="parallel tool calls not allowed")
+    for call in calls:
+        tool = by_name.get(call.name)
+        if tool is None:
+            return Outcome(content=None, tool_calls=tuple(calls), valid=False, problem=f"unknown tool {call.name!r}")
+        problem = _json_problem(call.arguments, tool.parameters)
+        if problem is not None:
+            return Outcome(content=None, tool_calls=tuple(calls), valid=False,
+                           problem=f"arguments of {call.name!r} {problem}")
+    return Outcome(content=None, tool_calls=tuple(calls))
