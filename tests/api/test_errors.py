@@ -39,8 +39,41 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("five stop strings", body(stop=["a", "b", "c", "d", "e"]), 400, "stop", None),
     ("empty stop string", body(stop=""), 400, "stop", None),
     ("seed not an int", body(seed="abc"), 400, "seed", None),
-    ("tools not served yet", body(tools=[{"type": "function", "function": {"name": "f"}}]), 400, "tools", None),
-    ("json_schema not served yet", body(response_format={"type": "json_schema"}), 400, "response_format", None),
+    ("unknown response_format type", body(response_format={"type": "xml"}), 400, "response_format", None),
+    ("json_schema without its object", body(response_format={"type": "json_schema"}), 400,
+     "response_format.json_schema", None),
+    ("schema false", body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": False}}),
+     400, "response_format.json_schema.schema", None),
+    ("invalid schema", body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "strng"}}}), 400, "response_format.json_schema.schema", None),
+    ("unenforceable keyword", body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"tags": {"type": "array", "uniqueItems": True}}}}}), 400,
+     "response_format.json_schema.schema", None),
+    ("unknown format", body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "string", "format": "color"}}}), 400, "response_format.json_schema.schema", None),
+    ("oneOf not provably exclusive", body(response_format={"type": "json_schema", "json_schema": {"name": "x",
+        "schema": {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]}}}), 400,
+     "response_format.json_schema.schema", None),
+    ("look-around regex", body(smallfleet={"regex": "(?=a)b"}), 400, "smallfleet.regex", None),
+    ("broken grammar", body(smallfleet={"grammar": "start: ( 'a'"}), 400, "smallfleet.grammar", None),
+    ("two extension constraints", body(smallfleet={"regex": "a", "choice": ["a"]}), 400, "smallfleet", None),
+    ("empty choice list", body(smallfleet={"choice": []}), 400, "smallfleet.choice", None),
+    ("response_format with tools", body(response_format={"type": "json_object"},
+                                        tools=[{"type": "function", "function": {"name": "f"}}]), 400,
+     "response_format", None),
+    ("tool_choice without tools", body(tool_choice="required"), 400, "tool_choice", None),
+    ("tool_choice names an unknown tool", body(tools=[{"type": "function", "function": {"name": "f"}}],
+                                               tool_choice={"type": "function", "function": {"name": "g"}}), 400,
+     "tool_choice", None),
+    ("repeated tool names", body(tools=[{"type": "function", "function": {"name": "f"}},
+                                        {"type": "function", "function": {"name": "f"}}]), 400, "tools", None),
+    ("tool name with spaces", body(tools=[{"type": "function", "function": {"name": "get weather"}}]), 400,
+     "tools[0].function.name", None),
+    ("unenforceable tool parameters", body(tools=[{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"not": {"type": "null"}}}}}}]), 400, "tools[0].function.parameters",
+     None),
+    ("tool message without tool_call_id", body(messages=[{"role": "tool", "content": "42"}]), 400, "messages[0]",
+     None),
     ("prompt over the context", body(messages=[{"role": "user", "content": "w " * 5000}]), 400, "messages",
      "context_length_exceeded"),
     ("completion over the context", body(max_tokens=10_000), 400, "messages", "context_length_exceeded"),
@@ -83,3 +116,12 @@ def test_refused_requests_are_traced_too(client: TestClient, store: SQLiteTraceS
         trace = store.get(response.headers["x-smallfleet-trace-id"])
         assert trace is not None and trace.status == "error" and trace.http_status == 400
     assert store.get(unknown.headers["x-smallfleet-trace-id"]).error_type == "model_not_found"
+
+
+def test_unenforceable_keyword_error_names_keyword_and_location(client: TestClient) -> None:
+    schema = {"type": "object", "properties": {"order": {"type": "object", "properties": {
+        "items": {"type": "array", "uniqueItems": True}}}}}
+    response = client.post("/v1/chat/completions", json=body(
+        response_format={"type": "json_schema", "json_schema": {"name": "o", "schema": schema}}))
+    message = response.json()["error"]["message"]
+    assert "/properties/order/properties/items" in message and "'uniqueItems'" in message

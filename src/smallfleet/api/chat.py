@@ -1,10 +1,12 @@
-"""Serving /v1/chat/completions: resolve the model, hold a slot, generate, answer, trace.
+"""Serving /v1/chat/completions: resolve the model, check the constraint, hold a slot, generate, answer, trace.
 
 Streamed answers are Server-Sent Events of `chat.completion.chunk` objects ending in
 `data: [DONE]`. The first event is pulled *before* the response starts, so errors a caller can
 fix (context too long) and overload still get a real status code; a failure after the stream
-started is sent as an error frame and the stream ends without `[DONE]`. Every request, answered
-or not, leaves one trace.
+started is sent as an error frame and the stream ends without `[DONE]`. A constraint is checked
+(and refused if it cannot be enforced) before the request waits for a model. Every answer is
+checked against its constraint; an answer that violates it (possible only from a remote or
+unconstrained model) is an error, never passed on as valid. Every request leaves one trace.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -21,7 +24,12 @@ from starlette.responses import Response
 
 from smallfleet.api.errors import TRACE_HEADER, body_for, error_body, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
-from smallfleet.backends.base import Delta, Generation, TokenLogprob
+from smallfleet.backends.base import ChatMessage, Delta, Generation, SamplingParams, TokenLogprob, ToolCall
+from smallfleet.constrain.compile import GrammarCache
+from smallfleet.constrain.outcome import Outcome, settle
+from smallfleet.constrain.remote import openai_fields
+from smallfleet.constrain.schema_check import check_valid_schema
+from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint, ToolsConstraint
 from smallfleet.errors import BackendError, SmallfleetError
 from smallfleet.fleet import Fleet, FleetEntry
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
@@ -30,6 +38,12 @@ from smallfleet.trace.writer import TraceWriter
 log = logging.getLogger("smallfleet.api")
 
 MODEL_HEADER = "x-smallfleet-model"
+
+
+class InvalidOutput(BackendError):
+    """A model's finished answer violates the request's constraint."""
+
+    code = "invalid_output"
 
 
 def logprobs_body(items: tuple[TokenLogprob, ...]) -> dict[str, Any]:
@@ -57,9 +71,36 @@ def usage_body(gen: Generation) -> dict[str, int]:
     }
 
 
+def tool_calls_body(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def finish_reason(gen: Generation, outcome: Outcome) -> str:
+    return "tool_calls" if outcome.tool_calls and gen.finish_reason != "length" else gen.finish_reason
+
+
 def _sse(payload: dict[str, Any] | str) -> bytes:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return f"data: {data}\n\n".encode()
+
+
+def constraint_param(constraint: Constraint) -> str:
+    """The request parameter a constraint came from, for error messages."""
+    return {"json_schema": "response_format.json_schema.schema", "json_object": "response_format",
+            "tools": "tools"}.get(constraint.kind, f"smallfleet.{constraint.kind}")
+
+
+@dataclass
+class Call:
+    """One prepared request: where it goes and what it asks."""
+
+    req: ChatCompletionRequest
+    entry: FleetEntry
+    messages: tuple[ChatMessage, ...]
+    params: SamplingParams
+    constraint: Constraint | None
+    trace: Trace
+    started: float
 
 
 class ChatService:
@@ -68,6 +109,7 @@ class ChatService:
     def __init__(self, fleet: Fleet, traces: TraceWriter) -> None:
         self._fleet = fleet
         self._traces = traces
+        self._grammars = GrammarCache()
 
     async def create(self, req: ChatCompletionRequest) -> Response:
         trace = Trace(
@@ -76,74 +118,103 @@ class ChatService:
             endpoint="/v1/chat/completions",
             model=req.model,
             messages=[m.model_dump(exclude_none=True) for m in req.messages],
-            params=req.model_dump(include=req.model_fields_set - {"messages", "model"}),
+            params=req.model_dump(include=req.model_fields_set - {"messages", "model"}, by_alias=True),
             stream=req.stream,
         )
         started = time.perf_counter()
         try:
-            req.check_supported()
-            entry = self._fleet.resolve(req.model)
-            trace.backend_model = entry.info.id
+            call = self._prepare(req, trace, started)
             if req.stream:
-                return await self._start_stream(req, entry, trace, started)
-            async with entry.admission.slot():
-                gen = await entry.backend.generate(req.internal_messages(), req.sampling())
+                return await self._start_stream(call)
+            async with call.entry.admission.slot():
+                gen = await call.entry.backend.generate(call.messages, call.params, call.constraint)
+            outcome = self._settle(call, gen)
         except SmallfleetError as exc:
             record_failure(trace, exc, started)
             await self._store(trace)
             return smallfleet_response(exc, trace.id)
         record_success(trace, gen, started)
         await self._store(trace)
-        return JSONResponse(self._completion(req, trace, gen), headers=self._headers(trace, entry))
+        return JSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
 
-    def _completion(self, req: ChatCompletionRequest, trace: Trace, gen: Generation) -> dict[str, Any]:
+    def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float) -> Call:
+        req.check_supported()
+        entry = self._fleet.resolve(req.model)
+        trace.backend_model = entry.info.id
+        constraint = req.constraint()
+        if constraint is not None:
+            self._check_constraint(constraint, entry)
+        return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started)
+
+    def _check_constraint(self, constraint: Constraint, entry: FleetEntry) -> None:
+        """Refuse now (400) what cannot be enforced, before the request waits for a model."""
+        param = constraint_param(constraint)
+        if entry.info.location == "local":
+            self._grammars.grammar(constraint, param)
+            return
+        openai_fields(constraint, entry.info.id)  # refuses constraints a remote server cannot take
+        if isinstance(constraint, JsonSchemaConstraint):
+            check_valid_schema(constraint.schema, param)
+        elif isinstance(constraint, ToolsConstraint):
+            for i, tool in enumerate(constraint.tools):
+                check_valid_schema(tool.parameters, f"tools[{i}].function.parameters")
+
+    @staticmethod
+    def _settle(call: Call, gen: Generation) -> Outcome:
+        """Check the answer against the constraint; a violation (not a cut) is an error."""
+        outcome = settle(call.constraint, gen.text, gen.finish_reason, gen.tool_calls)
+        if not outcome.valid and gen.finish_reason != "length":
+            call.trace.output = gen.text
+            raise InvalidOutput(f"model {call.entry.info.id!r} returned an answer that violates the requested "
+                                f"{call.constraint.kind if call.constraint else ''} constraint: {outcome.problem}")
+        return outcome
+
+    def _completion(self, call: Call, gen: Generation, outcome: Outcome) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": outcome.content, "refusal": None}
+        if outcome.tool_calls:
+            message["tool_calls"] = tool_calls_body(outcome.tool_calls)
         return {
-            "id": f"chatcmpl-{trace.id}",
+            "id": f"chatcmpl-{call.trace.id}",
             "object": "chat.completion",
-            "created": int(trace.created_at),
-            "model": req.model,
+            "created": int(call.trace.created_at),
+            "model": call.req.model,
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": gen.text, "refusal": None},
-                    "logprobs": logprobs_body(gen.logprobs) if req.logprobs else None,
-                    "finish_reason": gen.finish_reason,
+                    "message": message,
+                    "logprobs": logprobs_body(gen.logprobs) if call.req.logprobs else None,
+                    "finish_reason": finish_reason(gen, outcome),
                 }
             ],
             "usage": usage_body(gen),
             "system_fingerprint": None,
         }
 
-    async def _start_stream(
-        self, req: ChatCompletionRequest, entry: FleetEntry, trace: Trace, started: float
-    ) -> Response:
+    async def _start_stream(self, call: Call) -> Response:
         stack = AsyncExitStack()
         try:
-            await stack.enter_async_context(entry.admission.slot())
-            events = entry.backend.stream(req.internal_messages(), req.sampling())
+            await stack.enter_async_context(call.entry.admission.slot())
+            events = call.entry.backend.stream(call.messages, call.params, call.constraint)
             stack.push_async_callback(events.aclose)  # type: ignore[attr-defined]
             first = await anext(events)
         except BaseException:
             await stack.aclose()
             raise
         return StreamingResponse(
-            self._events(req, trace, started, first, events, stack),
+            self._events(call, first, events, stack),
             media_type="text/event-stream",
-            headers={**self._headers(trace, entry), "Cache-Control": "no-cache"},
+            headers={**self._headers(call), "Cache-Control": "no-cache"},
         )
 
     async def _events(
-        self,
-        req: ChatCompletionRequest,
-        trace: Trace,
-        started: float,
-        first: Delta | Generation,
-        events: AsyncIterator[Delta | Generation],
-        stack: AsyncExitStack,
+        self, call: Call, first: Delta | Generation, events: AsyncIterator[Delta | Generation], stack: AsyncExitStack
     ) -> AsyncIterator[bytes]:
+        req, trace = call.req, call.trace
         base = {"id": f"chatcmpl-{trace.id}", "object": "chat.completion.chunk", "created": int(trace.created_at),
                 "model": req.model, "system_fingerprint": None}
         usage_field = {"usage": None} if req.include_usage() else {}
+        # Tool answers are text or calls; which one is known only at the end, so they are held back.
+        hold = isinstance(call.constraint, ToolsConstraint)
 
         def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
@@ -155,38 +226,46 @@ class ChatService:
             event = first
             while isinstance(event, Delta):
                 lps = logprobs_body(event.logprobs) if req.logprobs else None
-                if event.text or lps:
+                if not hold and (event.text or lps):
                     yield chunk({"content": event.text}, logprobs=lps)
                 event = await anext(events)
             gen = event
-            yield chunk({}, finish=gen.finish_reason)
+            outcome = self._settle(call, gen)
+            if hold and outcome.content:
+                yield chunk({"content": outcome.content},
+                            logprobs=logprobs_body(gen.logprobs) if req.logprobs else None)
+            for i, tc in enumerate(outcome.tool_calls):
+                yield chunk({"tool_calls": [{"index": i, "id": tc.id, "type": "function",
+                                             "function": {"name": tc.name, "arguments": ""}}]})
+                yield chunk({"tool_calls": [{"index": i, "function": {"arguments": tc.arguments}}]})
+            yield chunk({}, finish=finish_reason(gen, outcome))
             if req.include_usage():
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
             yield _sse("[DONE]")
             finished = True
-            record_success(trace, gen, started)
+            record_success(trace, gen, call.started)
         except SmallfleetError as exc:
-            record_failure(trace, exc, started)
+            record_failure(trace, exc, call.started)
             yield _sse(body_for(exc))
         except StopAsyncIteration:
             exc = BackendError(f"{trace.backend_model}: stream ended without a final result")
-            record_failure(trace, exc, started)
+            record_failure(trace, exc, call.started)
             yield _sse(body_for(exc))
         except Exception as exc:  # a bug of ours: report it in the stream, never a fake [DONE]
             log.exception("stream failed for trace %s", trace.id)
-            record_failure(trace, exc, started)
+            record_failure(trace, exc, call.started)
             yield _sse(error_body("internal server error", "server_error"))
         finally:
             if not finished and trace.status == "ok":
                 trace.status, trace.error_type = "error", "client_disconnected"
                 trace.error_message = "the client went away before the stream finished"
-                trace.latency_ms = (time.perf_counter() - started) * 1000
+                trace.latency_ms = (time.perf_counter() - call.started) * 1000
             await stack.aclose()
             self._traces.submit(trace)  # not awaited: we may be inside a cancellation
 
     @staticmethod
-    def _headers(trace: Trace, entry: FleetEntry) -> dict[str, str]:
-        return {TRACE_HEADER: trace.id, MODEL_HEADER: entry.info.id}
+    def _headers(call: Call) -> dict[str, str]:
+        return {TRACE_HEADER: call.trace.id, MODEL_HEADER: call.entry.info.id}
 
     async def _store(self, trace: Trace) -> None:
         try:

@@ -56,17 +56,27 @@ def validation_to_invalid_request(exc: RequestValidationError) -> InvalidRequest
         return InvalidRequest(f"request body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}")
     loc = [p for p in err.get("loc", ()) if p != "body"]
     param = ""
+    previous: object = None
     for part in loc:
         if isinstance(part, int):
             param += f"[{part}]"
-        elif part in ("str", "list[TextPart]", "int", "constrained-int") or "[" in str(part):
-            continue  # union-branch labels pydantic adds; not names the caller wrote
-        else:
+        elif not _is_union_label(part, previous):
             param += f".{part}" if param else str(part)
+        previous = part
     if not loc:
         return InvalidRequest(f"request body must be a JSON object: {err['msg']}")
     message = err["msg"].removeprefix("Value error, ")
     return InvalidRequest(f"{param}: {message}" if param else message, param=param or None)
+
+
+_SCALAR_LABELS = {"str", "int", "float", "bool", "constrained-int", "constrained-str", "function-after"}
+_TAGGED_UNIONS = {"response_format": {"text", "json_object", "json_schema"}}
+
+
+def _is_union_label(part: str, previous: object) -> bool:
+    """Names pydantic adds to error locations for union branches, which the caller never wrote."""
+    return (part in _SCALAR_LABELS or "[" in part or part[:1].isupper()
+            or part in _TAGGED_UNIONS.get(str(previous), ()))
 
 
 def install_error_handlers(app: FastAPI) -> None:

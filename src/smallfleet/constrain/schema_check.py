@@ -76,15 +76,22 @@ def unenforceable(schema: Any, where: str = "") -> list[str]:
     return problems
 
 
-def check_schema(schema: Any, param: str) -> None:
-    """Raise `InvalidRequest` (HTTP 400, naming `param`) unless `schema` is valid and enforceable."""
+def check_valid_schema(schema: Any, param: str) -> None:
+    """Raise `InvalidRequest` (HTTP 400, naming `param`) unless `schema` is a valid JSON Schema."""
     if not isinstance(schema, (dict, bool)):
         raise InvalidRequest(f"{param}: a JSON Schema must be an object", param=param)
+    if schema is False:
+        raise InvalidRequest(f"{param}: the schema 'false' admits no answer at all", param=param)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         location = "/" + "/".join(str(p) for p in exc.path) if exc.path else "/"
         raise InvalidRequest(f"{param}: not a valid JSON Schema at {location}: {exc.message}", param=param) from None
+
+
+def check_schema(schema: Any, param: str) -> None:
+    """Raise `InvalidRequest` (HTTP 400, naming `param`) unless `schema` is valid and enforceable."""
+    check_valid_schema(schema, param)
     problems = unenforceable(schema)
     if problems:
         raise InvalidRequest(f"{param}: " + "; ".join(problems), param=param)
