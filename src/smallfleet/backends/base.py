@@ -85,6 +85,7 @@ class Timings:
 
     ttft_s: float
     total_s: float
+    mask_ms: tuple[float, ...] = ()  # per sampled token, time spent computing and applying the constraint mask
 
 
 @dataclass(frozen=True)

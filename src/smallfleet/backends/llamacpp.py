@@ -111,14 +111,20 @@ class LlamaCppBackend(Backend):
 
         return iterate_in_thread(self._executor, produce)
 
-    def _masker(self, constraint: Constraint | None) -> TokenMasker | None:
-        """A fresh token masker for `constraint` (the tokenizer bridge is built once, on first use)."""
-        if constraint is None:
-            return None
+    def tokenizer_bridge(self) -> object:
+        """The llguidance view of this model's vocabulary (built once, on first use: ~0.2 s)."""
         if self._matchers is None:
             from llguidance.llamacpp import lltokenizer_from_vocab
 
             self._matchers = MatcherCache(lltokenizer_from_vocab(self._vocab))
+        return self._matchers.tokenizer
+
+    def _masker(self, constraint: Constraint | None) -> TokenMasker | None:
+        """A fresh token masker for `constraint`."""
+        if constraint is None:
+            return None
+        self.tokenizer_bridge()
+        assert self._matchers is not None
         grammar = self._grammars.grammar(constraint, "constraint")
         return TokenMasker(self._matchers.matcher(grammar), self._n_vocab)
 
@@ -197,7 +203,8 @@ class LlamaCppBackend(Backend):
                 prompt_tokens=len(prompt),
                 completion_tokens=len(logprobs),
                 logprobs=tuple(logprobs),
-                timings=Timings(ttft_s=(first_token_at or ended) - started, total_s=ended - started),
+                timings=Timings(ttft_s=(first_token_at or ended) - started, total_s=ended - started,
+                                mask_ms=tuple(masker.mask_ms) if masker is not None else ()),
             )
         )
 

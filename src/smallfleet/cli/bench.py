@@ -44,3 +44,45 @@ def gateway(
     _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
                              workers=workers),
            as_json)
+
+
+@bench_app.command("constrained")
+def constrained(
+    max_tokens: int = typer.Option(128, min=1),
+    rounds: int = typer.Option(2, min=1),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """JSON-schema-constrained vs unconstrained tokens/s (same prompts, same run), compile and mask times."""
+    from smallfleet.evals.constrained import run_constrained_bench
+
+    _print(run_constrained_bench(max_tokens=max_tokens, rounds=rounds), as_json)
+
+
+@bench_app.command("schemas")
+def schemas(
+    max_tokens: int = typer.Option(256, min=1),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run the 200+ schema suite on the embedded model; every output is validated with jsonschema."""
+    from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+    from smallfleet.evals.schema_run import run_suite, summarise
+    from smallfleet.evals.schema_suite import ALL_CASES
+
+    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
+    _print(summarise(run_suite(backend, ALL_CASES, max_tokens=max_tokens)), as_json)
+
+
+@bench_app.command("tools")
+def tools(
+    max_tokens: int = typer.Option(160, min=1),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run the 60-case tool-calling suite on the embedded model; accuracy per category and mode."""
+    from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+    from smallfleet.evals.tool_run import run_tool_suite, summarise_tools
+    from smallfleet.evals.tool_suite import ALL_TOOL_CASES
+
+    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
+    _print(summarise_tools(run_tool_suite(backend, ALL_TOOL_CASES, max_tokens=max_tokens)), as_json)
