@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -97,3 +98,40 @@ def test_health_stays_responsive_while_the_model_generates(gateway: tuple[str, P
     worker.join()
     assert checks >= 3, "the generation finished too quickly to observe"
     assert worst < 0.25, f"health check took {worst:.3f}s while generating: the event loop is blocked"
+
+
+def test_sdk_structured_output_with_a_pydantic_model(sdk: openai.OpenAI) -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel
+
+    class Triage(BaseModel):
+        category: Literal["billing", "technical", "account"]
+        urgency: Literal["low", "medium", "high"]
+
+    completion = sdk.chat.completions.parse(
+        model="smollm2-135m", temperature=0, max_tokens=64, response_format=Triage,
+        messages=[{"role": "user", "content": "Ticket: I was charged twice for my subscription!"}])
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, Triage)
+
+
+def test_sdk_tool_call_required(sdk: openai.OpenAI) -> None:
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                       "additionalProperties": False}}}]
+    completion = sdk.chat.completions.create(
+        model="smollm2-135m", temperature=0, max_tokens=64, tools=tools, tool_choice="required",
+        messages=[{"role": "user", "content": "What's the weather in Paris?"}])
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+
+    stream = sdk.chat.completions.create(
+        model="smollm2-135m", temperature=0, max_tokens=64, tools=tools, tool_choice="required", stream=True,
+        messages=[{"role": "user", "content": "What's the weather in Paris?"}])
+    pieces = [c.choices[0].delta.tool_calls for c in stream if c.choices and c.choices[0].delta.tool_calls]
+    arguments = "".join(p[0].function.arguments or "" for p in pieces)
+    assert pieces[0][0].function.name == "get_weather" and json.loads(arguments) == json.loads(call.function.arguments)

@@ -15,6 +15,7 @@ import ctypes
 import random
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,7 +117,9 @@ class LlamaCppBackend(Backend):
         if self._matchers is None:
             from llguidance.llamacpp import lltokenizer_from_vocab
 
-            self._matchers = MatcherCache(lltokenizer_from_vocab(self._vocab))
+            with warnings.catch_warnings():  # it calls a llama.cpp alias deprecated once per token
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._matchers = MatcherCache(lltokenizer_from_vocab(self._vocab))
         return self._matchers.tokenizer
 
     def _masker(self, constraint: Constraint | None) -> TokenMasker | None:
