@@ -85,3 +85,21 @@ def embedded():
     import asyncio
 
     asyncio.run(backend.aclose())
+
+
+def recording(inner: object, bodies: list[dict]) -> object:
+    """An ASGI app that records each request's JSON body, then lets `inner` answer it."""
+    import json
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return await inner(scope, receive, send)
+        message = await receive()
+        bodies.append(json.loads(message["body"] or b"{}"))
+
+        async def replay():
+            return message
+
+        await inner(scope, replay, send)
+
+    return app

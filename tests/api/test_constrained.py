@@ -13,7 +13,7 @@ from smallfleet.evals.fake_upstream import FakeUpstream
 from smallfleet.fleet import Fleet
 from smallfleet.api.app import create_app
 from smallfleet.trace.sqlite import SQLiteTraceStore
-from tests.conftest import serve_in_thread
+from tests.conftest import recording, serve_in_thread
 
 MSG = [{"role": "user", "content": "triage: charged twice"}]
 SCHEMA = {"type": "object", "properties": {"category": {"enum": ["billing", "tech"]}}, "required": ["category"],
@@ -106,20 +106,7 @@ def test_choice_extension(client: TestClient, fake: FakeBackend) -> None:
 
 def test_remote_model_gets_response_format_and_its_bad_answer_is_caught(store: SQLiteTraceStore) -> None:
     bodies: list[dict] = []
-    inner = FakeUpstream(text="definitely not json")
-
-    async def recording(scope, receive, send):
-        if scope["type"] != "http":
-            return await inner(scope, receive, send)
-        message = await receive()
-        bodies.append(json.loads(message["body"]))
-
-        async def replay():
-            return message
-
-        await inner(scope, replay, send)
-
-    with serve_in_thread(recording) as url:
+    with serve_in_thread(recording(FakeUpstream(text="definitely not json"), bodies)) as url:
         remote = OpenAIHTTPBackend(ModelInfo(id="big", location="remote", context_window=None),
                                    OpenAIHTTPOptions(base_url=url + "/v1", model="upstream-model"))
         with TestClient(create_app(Fleet.of_backends([remote]), store)) as client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -11,7 +10,7 @@ from smallfleet.backends.base import ChatMessage, ModelInfo, SamplingParams
 from smallfleet.backends.openai_http import OpenAIHTTPBackend, OpenAIHTTPOptions
 from smallfleet.errors import BackendError, BackendTimeout, BackendUnavailable, InvalidRequest, Overloaded
 from smallfleet.evals.fake_upstream import FakeUpstream
-from tests.conftest import free_port, serve_in_thread
+from tests.conftest import free_port, recording, serve_in_thread
 
 MSG = (ChatMessage("user", "hi"),)
 
@@ -87,19 +86,6 @@ def test_non_json_answer_is_a_backend_error() -> None:
 
 def test_request_body_carries_sampling_parameters() -> None:
     bodies: list[dict] = []
-    inner = FakeUpstream()
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return await inner(scope, receive, send)
-        message = await receive()
-        bodies.append(json.loads(message["body"]))
-
-        async def replay():
-            return message
-
-        await inner(scope, replay, send)
-
-    with serve_in_thread(app) as url:
+    with serve_in_thread(recording(FakeUpstream(), bodies)) as url:
         call(url + "/v1")
     assert bodies[0]["model"] == "m" and bodies[0]["max_tokens"] == 8 and bodies[0]["logprobs"] is True

@@ -9,6 +9,14 @@ import typer
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
 
+def _embedded():  # noqa: ANN202 - a LlamaCppBackend, imported lazily (loads the native library)
+    """The embedded SmolLM2 backend with room for the suites' longer prompts."""
+    from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+
+    return LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
+
+
 def _print(result: dict[str, object], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result))
@@ -64,13 +72,10 @@ def schemas(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Run the 200+ schema suite on the embedded model; every output is validated with jsonschema."""
-    from smallfleet.backends.embedded import embedded_gguf_path
-    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
     from smallfleet.evals.schema_run import run_suite, summarise
     from smallfleet.evals.schema_suite import ALL_CASES
 
-    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
-    _print(summarise(run_suite(backend, ALL_CASES, max_tokens=max_tokens)), as_json)
+    _print(summarise(run_suite(_embedded(), ALL_CASES, max_tokens=max_tokens)), as_json)
 
 
 @bench_app.command("tools")
@@ -79,10 +84,7 @@ def tools(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Run the 60-case tool-calling suite on the embedded model; accuracy per category and mode."""
-    from smallfleet.backends.embedded import embedded_gguf_path
-    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
     from smallfleet.evals.tool_run import run_tool_suite, summarise_tools
     from smallfleet.evals.tool_suite import ALL_TOOL_CASES
 
-    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
-    _print(summarise_tools(run_tool_suite(backend, ALL_TOOL_CASES, max_tokens=max_tokens)), as_json)
+    _print(summarise_tools(run_tool_suite(_embedded(), ALL_TOOL_CASES, max_tokens=max_tokens)), as_json)

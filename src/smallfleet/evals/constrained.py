@@ -4,7 +4,9 @@ Both sides get the *same* prompt (the task plus the schema instructions in the s
 on the same embedded model, greedy, with the KV cache reset before every call; only the token
 mask differs. Calls alternate so machine noise hits both sides. Reported:
 - decode tokens/s (tokens after the first, over the time after the first): what masking costs;
-- end-to-end tokens/s (all completion tokens over the whole call);
+- end-to-end tokens/s (all completion tokens over the whole call, prompt evaluation included; the
+  constrained answers are shorter, so the same prompt cost weighs more per token) and seconds per
+  request;
 - the same figures for llama.cpp's own GBNF grammar path on the same prompts (reference point);
 - schema compile time (checks + llguidance grammar + matcher build, cold) p50/p99 over the suite;
 - per-token mask time (compute + apply) p50/p99 during the constrained runs.
@@ -37,6 +39,7 @@ class Side:
     decode_tokens: int = 0
     decode_seconds: float = 0.0
     forced: int = 0
+    requests: int = 0
 
     def add(self, completion_tokens: int, total_s: float, ttft_s: float, forced: int = 0) -> None:
         self.tokens += completion_tokens
@@ -44,11 +47,13 @@ class Side:
         self.decode_tokens += max(0, completion_tokens - 1)
         self.decode_seconds += max(0.0, total_s - ttft_s)
         self.forced += forced
+        self.requests += 1
 
     def figures(self) -> dict[str, float]:
         return {"completion_tokens": self.tokens, "forced_tokens": self.forced,
                 "tokens_per_s": round(self.tokens / self.seconds, 2),
-                "decode_tokens_per_s": round(self.decode_tokens / self.decode_seconds, 2)}
+                "decode_tokens_per_s": round(self.decode_tokens / self.decode_seconds, 2),
+                "seconds_per_request": round(self.seconds / self.requests, 3)}
 
 
 @dataclass
