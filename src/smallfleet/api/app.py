@@ -18,6 +18,10 @@ from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers
 from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.api.routed import RoutedChatService
+from smallfleet.route.router import Router
+from smallfleet.route.thresholds import ThresholdStore
+from smallfleet.runtime import build_router
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.fleet import Fleet
@@ -25,10 +29,11 @@ from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.trace.writer import TraceWriter
 
 
-def create_app(fleet: Fleet, store: SQLiteTraceStore) -> FastAPI:
-    """An app serving `fleet`, tracing into `store`. Closes both on shutdown."""
+def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None) -> FastAPI:
+    """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown."""
     writer = TraceWriter(store)
     chat = ChatService(fleet, writer)
+    routed = RoutedChatService(router or Router(fleet, {}), writer)
     created = int(time.time())
 
     @asynccontextmanager
@@ -46,6 +51,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatCompletionRequest) -> Response:
+        if routed.serves(request.model):
+            return await routed.create(request)
         return await chat.create(request)
 
     @app.get("/v1/models")
@@ -55,6 +62,10 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore) -> FastAPI:
             "data": [
                 {"id": model_id, "object": "model", "created": created, "owned_by": entry.info.owned_by}
                 for model_id, entry in fleet.entries().items()
+            ] + [
+                {"id": name, "object": "model", "created": created, "owned_by": "smallfleet-contract",
+                 "smallfleet": {"ladder": [r.model for r in c.spec.ladder]}}
+                for name, c in (router.contracts.items() if router else [])
             ],
         }
 
@@ -74,8 +85,10 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore) -> FastAPI:
 
 def app_from_settings(settings: Settings) -> FastAPI:
     """Load the fleet file (or the embedded default), open the trace store, build the app."""
-    fleet = Fleet.from_config(load_fleet(settings.config_path))
-    return create_app(fleet, SQLiteTraceStore(settings.trace_db))
+    config = load_fleet(settings.config_path)
+    fleet = Fleet.from_config(config)
+    router = build_router(fleet, config, ThresholdStore(settings.home))
+    return create_app(fleet, SQLiteTraceStore(settings.trace_db), router)
 
 
 def app_from_env() -> FastAPI:

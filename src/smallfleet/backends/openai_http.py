@@ -70,10 +70,13 @@ class OpenAIHTTPBackend(Backend):
         self._url = options.base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        # Created on first use: an aiohttp session belongs to the event loop that runs it.
-        if self._session is None or self._session.closed:
+        # Created on first use, and again under a new event loop: a session belongs to the loop that runs it.
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session_loop = loop
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._options.timeout_s,

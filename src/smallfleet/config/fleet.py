@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smallfleet.contracts.spec import ContractSpec
 from smallfleet.errors import ConfigError
 
 DEFAULT_MODEL_ID = "smollm2-135m"
@@ -85,6 +86,7 @@ class FleetConfig(_Strict):
 
     models: list[ModelSpec] = Field(min_length=1)
     default_model: str | None = None
+    contracts: list[ContractSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:
@@ -94,6 +96,15 @@ class FleetConfig(_Strict):
             raise ValueError(f"model ids must be unique; repeated: {', '.join(dupes)}")
         if self.default_model is not None and self.default_model not in ids:
             raise ValueError(f"default_model {self.default_model!r} is not one of the models: {', '.join(ids)}")
+        names = [c.name for c in self.contracts]
+        clash = sorted({n for n in names if names.count(n) > 1 or n in ids})
+        if clash:
+            raise ValueError(f"contract names must be unique and differ from model ids; repeated: {', '.join(clash)}")
+        for i, contract in enumerate(self.contracts):
+            for j, rung in enumerate(contract.ladder):
+                if rung.model not in ids:
+                    raise ValueError(f"contracts[{i}].ladder[{j}].model: {rung.model!r} is not one of the models: "
+                                     f"{', '.join(ids)}")
         return self
 
     @property

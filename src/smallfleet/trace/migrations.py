@@ -34,4 +34,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX traces_model_created_at ON traces (model, created_at);
         """,
     ),
+    (
+        "m002_routing",
+        """
+        ALTER TABLE traces ADD COLUMN contract TEXT;
+        ALTER TABLE traces ADD COLUMN input TEXT;
+        ALTER TABLE traces ADD COLUMN rung INTEGER;
+        ALTER TABLE traces ADD COLUMN escalation_reason TEXT;
+        ALTER TABLE traces ADD COLUMN confidence REAL;
+        ALTER TABLE traces ADD COLUMN cost REAL;
+        ALTER TABLE traces ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX traces_contract_created_at ON traces (contract, created_at);
+        """,
+    ),
+    (
+        "m003_labels",
+        """
+        CREATE TABLE labels (
+            trace_id TEXT PRIMARY KEY REFERENCES traces (id),
+            reference TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    ),
 ]

@@ -6,10 +6,13 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from smallfleet.backends.base import Generation, LogprobSummary
 from smallfleet.errors import SmallfleetError
+
+if TYPE_CHECKING:
+    from smallfleet.route.router import RouteResult
 
 Status = Literal["ok", "error"]
 
@@ -45,8 +48,15 @@ class Trace:
     http_status: int = 200
     error_type: str | None = None
     error_message: str | None = None
+    contract: str | None = None
+    input: str | None = None
+    rung: int | None = None
+    escalation_reason: str | None = None
+    confidence: float | None = None
+    cost: float | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
-    _JSON = ("messages", "params")
+    _JSON = ("messages", "params", "attempts")
 
     def to_row(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies, and this runs once per request on the hot path.
@@ -61,7 +71,7 @@ class Trace:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in row.items() if k in known}
         for key in cls._JSON:
-            values[key] = json.loads(values[key]) if values.get(key) else ([] if key == "messages" else {})
+            values[key] = json.loads(values[key]) if values.get(key) else ({} if key == "params" else [])
         values["stream"] = bool(values.get("stream"))
         return cls(**values)
 
@@ -95,3 +105,16 @@ def record_failure(trace: Trace, exc: BaseException, started: float) -> None:
         trace.http_status, trace.error_type, trace.error_message = exc.status, exc.code or exc.type, exc.message
     else:
         trace.http_status, trace.error_type, trace.error_message = 500, "internal", repr(exc)
+
+
+def record_route(trace: Trace, result: RouteResult, started: float) -> None:
+    """Fill `trace` from a routed request: the answering rung, every attempt, cost and confidence."""
+    if result.generation is not None:
+        record_success(trace, result.generation, started)
+        trace.backend_model = result.model
+    trace.contract = result.contract
+    trace.rung = result.rung
+    trace.escalation_reason = result.escalation_reason
+    trace.confidence = result.confidence
+    trace.cost = result.cost
+    trace.attempts = result.attempts_json()

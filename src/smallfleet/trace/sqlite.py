@@ -23,6 +23,7 @@ class TraceQuery:
 
     limit: int = 20
     model: str | None = None
+    contract: str | None = None
     status: str | None = None
     before: float | None = None
 
@@ -98,6 +99,9 @@ class SQLiteTraceStore:
         if q.model is not None:
             clauses.append("model = ?")
             args.append(q.model)
+        if q.contract is not None:
+            clauses.append("contract = ?")
+            args.append(q.contract)
         if q.status is not None:
             clauses.append("status = ?")
             args.append(q.status)
@@ -110,6 +114,20 @@ class SQLiteTraceStore:
                 f"SELECT * FROM traces {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, q.limit)
             ).fetchall()
         return [Trace.from_row(dict(r)) for r in rows]
+
+    def add_label(self, trace_id: str, reference: str, source: str = "feedback") -> None:
+        """Attach a reference answer (a gold label, a reviewer's answer) to a trace; the last one wins."""
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
+                               (trace_id, reference, source, time.time()))
+
+    def labels(self, contract: str) -> dict[str, str]:
+        """Reference answers by trace id for one contract."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT l.trace_id, l.reference FROM labels l JOIN traces t ON t.id = l.trace_id WHERE t.contract = ?",
+                (contract,)).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def count(self) -> int:
         with self._lock:

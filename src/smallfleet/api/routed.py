@@ -1,0 +1,107 @@
+"""Serving a contract through /v1/chat/completions: `model` names the contract, the router answers.
+
+The request's last user message is the contract's input; instructions, examples and the output
+constraint come from the contract (a request that also sets `response_format`/`tools` is refused).
+The answer says which rung answered and why, in the fenced `smallfleet` field of the body and in
+`x-smallfleet-*` headers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.responses import Response
+
+from smallfleet.api.chat import finish_reason, logprobs_body, tool_calls_body, usage_body
+from smallfleet.api.errors import TRACE_HEADER, smallfleet_response
+from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.errors import InvalidRequest
+from smallfleet.route.router import NoAnswer, RouteResult, Router
+from smallfleet.runtime import route_trace
+from smallfleet.trace.writer import TraceWriter
+
+
+def route_headers(result: RouteResult, trace_id: str) -> dict[str, str]:
+    headers = {TRACE_HEADER: trace_id, "x-smallfleet-contract": result.contract,
+               "x-smallfleet-cost": f"{result.cost:.6f}"}
+    if result.rung is not None:
+        headers["x-smallfleet-rung"] = str(result.rung)
+        headers["x-smallfleet-model"] = result.model or ""
+    if result.escalation_reason:
+        headers["x-smallfleet-escalation-reason"] = result.escalation_reason
+    if result.confidence is not None:
+        headers["x-smallfleet-confidence"] = f"{result.confidence:.4f}"
+    return headers
+
+
+class RoutedChatService:
+    def __init__(self, router: Router, traces: TraceWriter) -> None:
+        self._router = router
+        self._traces = traces
+
+    def serves(self, model: str) -> bool:
+        return model in self._router.contracts
+
+    async def create(self, req: ChatCompletionRequest) -> Response:
+        created_at, started = time.time(), time.perf_counter()
+        req.check_supported()
+        if req.constraint() is not None:
+            raise InvalidRequest(f"{req.model!r} is a contract: its output constraint comes from the contract",
+                                 param="response_format")
+        text = next((m.to_internal().content for m in reversed(req.messages) if m.role == "user"), None)
+        if text is None:
+            raise InvalidRequest("a contract request needs a user message with the input", param="messages")
+        result = await self._router.run(req.model, text)
+        trace = route_trace(result, text, "/v1/chat/completions", started, created_at)
+        trace.stream = req.stream
+        await self._traces.append(trace)
+        if result.outcome is None or result.generation is None:
+            error = NoAnswer(f"contract {req.model!r}: no rung produced an acceptable answer "
+                             f"({result.escalation_reason})")
+            return smallfleet_response(error, trace.id)
+        body = self._completion(req, result, trace.id, int(created_at))
+        headers = route_headers(result, trace.id)
+        if not req.stream:
+            return JSONResponse(body, headers=headers)
+        return StreamingResponse(self._as_stream(body, req.include_usage()), media_type="text/event-stream",
+                                 headers=headers)
+
+    def _completion(self, req: ChatCompletionRequest, result: RouteResult, trace_id: str,
+                    created: int) -> dict[str, Any]:
+        gen, outcome = result.generation, result.outcome
+        assert gen is not None and outcome is not None
+        message: dict[str, Any] = {"role": "assistant", "content": outcome.content, "refusal": None}
+        if outcome.tool_calls:
+            message["tool_calls"] = tool_calls_body(outcome.tool_calls)
+        return {
+            "id": f"chatcmpl-{trace_id}", "object": "chat.completion", "created": created, "model": req.model,
+            "choices": [{"index": 0, "message": message,
+                         "logprobs": logprobs_body(gen.logprobs) if req.logprobs else None,
+                         "finish_reason": finish_reason(gen, outcome)}],
+            "usage": usage_body(gen), "system_fingerprint": None,
+            # --- smallfleet extension (not in OpenAI's API) ---
+            "smallfleet": {"contract": result.contract, "rung": result.rung, "model": result.model,
+                           "escalation_reason": result.escalation_reason, "confidence": result.confidence,
+                           "cost_usd": result.cost, "attempts": result.attempts_json()},
+        }
+
+    @staticmethod
+    async def _as_stream(body: dict[str, Any], include_usage: bool):  # noqa: ANN205 - async bytes iterator
+        """The routed answer as SSE chunks (routing decides on the whole answer, so it streams at the end)."""
+        choice = body["choices"][0]
+        base = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
+        base["object"] = "chat.completion.chunk"
+        delta: dict[str, Any] = {"role": "assistant", "content": choice["message"]["content"]}
+        if "tool_calls" in choice["message"]:
+            delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(choice["message"]["tool_calls"])]
+        chunks = [{**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]},
+                  {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                        "finish_reason": choice["finish_reason"]}], "smallfleet": body["smallfleet"]}]
+        if include_usage:
+            chunks.append({**base, "choices": [], "usage": body["usage"]})
+        for chunk in chunks:
+            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+        yield b"data: [DONE]\n\n"

@@ -1,0 +1,1 @@
+"""Contracts: one agent step's specification (instructions, output constraint, validators, ladder, policies)."""

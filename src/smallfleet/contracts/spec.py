@@ -1,0 +1,120 @@
+"""The contract, as declared in the fleet file (pydantic, unknown keys rejected).
+
+```yaml
+contracts:
+  - name: ticket-triage
+    instructions: Classify the support ticket.
+    output: {json_schema: {type: object, properties: {...}, required: [...]}}
+    validators: ["mypkg.checks:no_empty_product"]   # callables taking (output_text) -> str | None
+    examples: [{input: "I was charged twice", output: '{"category": "billing"}'}]
+    quality_target: 0.98        # agreement with the reference that calibration must hold
+    latency_budget_ms: 10000
+    egress: allow               # local_only: remote rungs are never called
+    budget_usd: 5.0             # spend cap for remote rungs; local rungs are never blocked
+    ladder:
+      - {model: smollm2-135m, accept: {min_mean_logprob: -0.4}}
+      - {model: teacher, timeout_s: 30, retries: 2}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from smallfleet.constrain.spec import (
+    ChoiceConstraint,
+    Constraint,
+    GrammarConstraint,
+    JsonSchemaConstraint,
+    RegexConstraint,
+    ToolsConstraint,
+    ToolSpec,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolDecl(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class OutputSpec(_Strict):
+    """Exactly one output constraint, or none for free text."""
+
+    json_schema: dict[str, Any] | None = None
+    choice: list[str] | None = Field(None, min_length=1)
+    regex: str | None = None
+    grammar: str | None = None
+    tools: list[ToolDecl] | None = Field(None, min_length=1)
+    tool_choice: Literal["auto", "required"] = "auto"
+
+    @model_validator(mode="after")
+    def _one(self) -> OutputSpec:
+        given = [k for k in ("json_schema", "choice", "regex", "grammar", "tools") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one output constraint, not {' and '.join(given)}")
+        return self
+
+    def constraint(self) -> Constraint | None:
+        if self.json_schema is not None:
+            return JsonSchemaConstraint(schema=self.json_schema)
+        if self.choice is not None:
+            return ChoiceConstraint(options=tuple(self.choice))
+        if self.regex is not None:
+            return RegexConstraint(pattern=self.regex)
+        if self.grammar is not None:
+            return GrammarConstraint(lark=self.grammar)
+        if self.tools is not None:
+            return ToolsConstraint(tools=tuple(ToolSpec(t.name, t.description, t.parameters) for t in self.tools),
+                                   mode=self.tool_choice)
+        return None
+
+
+class AcceptRule(_Strict):
+    """When a rung's answer is good enough to keep (all set thresholds must hold; unset = not checked)."""
+
+    min_mean_logprob: float | None = None
+    min_token_logprob: float | None = None
+    min_margin: float | None = Field(None, ge=0, le=1)
+    min_agreement: float | None = Field(None, ge=0, le=1)
+
+
+class Rung(_Strict):
+    model: str
+    timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(0, ge=0, le=5)
+    samples: int = Field(1, ge=1, le=8, description="k samples for agreement (first greedy, rest sampled)")
+    accept: AcceptRule = Field(default_factory=AcceptRule)
+
+
+class Example(_Strict):
+    input: str
+    output: str
+
+
+class ContractSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    instructions: str = ""
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    validators: list[str] = Field(default_factory=list, description="import paths 'module:function'")
+    examples: list[Example] = Field(default_factory=list)
+    quality_target: float = Field(0.98, gt=0, le=1)
+    latency_budget_ms: float | None = Field(None, gt=0)
+    egress: Literal["local_only", "redact", "allow"] = "allow"
+    budget_usd: float | None = Field(None, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    ladder: list[Rung] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ladder_shorthand(cls, data: Any) -> Any:
+        """Allow `ladder: [small, big]` as shorthand for `[{model: small}, {model: big}]`."""
+        if isinstance(data, dict) and isinstance(data.get("ladder"), list):
+            data = {**data, "ladder": [{"model": r} if isinstance(r, str) else r for r in data["ladder"]]}
+        return data

@@ -1,0 +1,330 @@
+"""The router: answer a contract's request with the smallest rung of its ladder that is good enough.
+
+For each rung, smallest first: skip it if policy forbids (egress, budget, open circuit, latency
+budget), call it with timeout and retries on transient errors, check the answer (constraint,
+validators) and its signals against the rung's accept rule. Accept, or escalate with a reason.
+A failing backend falls through to the next rung. The top rung's valid answer is accepted as is.
+If no rung may run any more, the best valid answer so far is returned, marked as such.
+Before the walk, an optional predictor may skip the first rung for inputs it will likely fail.
+`shadow=True` also runs the rungs above the chosen one (for calibration data), without changing
+the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
+from smallfleet.constrain.compile import grammar_for
+from smallfleet.constrain.outcome import Outcome, settle
+from smallfleet.constrain.spec import Constraint
+from smallfleet.contracts.spec import AcceptRule, ContractSpec, Rung
+from smallfleet.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigError,
+    ContextLengthExceeded,
+    Overloaded,
+    SmallfleetError,
+)
+from smallfleet.fleet import Fleet, FleetEntry
+from smallfleet.route.breaker import CircuitBreaker
+from smallfleet.route.signals import Signals, rejection, signals_of
+
+Validator = Callable[[str], "str | None"]
+TRANSIENT = (BackendUnavailable, BackendTimeout, Overloaded)
+
+
+class Predictor(Protocol):
+    """Estimates, before generation, the chance that the first rung answers acceptably."""
+
+    def success_probability(self, text: str) -> float: ...
+
+
+@dataclass
+class Contract:
+    """A contract ready to run: its spec, compiled constraint, validators and current accept rules."""
+
+    spec: ContractSpec
+    constraint: Constraint | None
+    validators: list[tuple[str, Validator]]
+    rules: list[AcceptRule]
+    predictor: Predictor | None = None
+    skip_below: float = 0.0  # predicted success probability under which the first rung is skipped
+
+    @classmethod
+    def load(cls, spec: ContractSpec, thresholds: Mapping[int, AcceptRule] | None = None) -> Contract:
+        constraint = spec.output.constraint()
+        if constraint is not None:
+            grammar_for(constraint, f"contract {spec.name!r} output")
+        validators = [(path, _import_validator(spec.name, path)) for path in spec.validators]
+        rules = [(thresholds or {}).get(i, rung.accept) for i, rung in enumerate(spec.ladder)]
+        return cls(spec, constraint, validators, rules)
+
+    def messages(self, text: str) -> tuple[ChatMessage, ...]:
+        msgs: list[ChatMessage] = []
+        if self.spec.instructions:
+            msgs.append(ChatMessage("system", self.spec.instructions))
+        for ex in self.spec.examples:
+            msgs += [ChatMessage("user", ex.input), ChatMessage("assistant", ex.output)]
+        msgs.append(ChatMessage("user", text))
+        return tuple(msgs)
+
+    def check(self, gen: Generation) -> Outcome:
+        """The constraint's verdict, then every validator's."""
+        outcome = settle(self.constraint, gen.text, gen.finish_reason, gen.tool_calls)
+        if not outcome.valid:
+            return outcome
+        for path, fn in self.validators:
+            try:
+                problem = fn(gen.text)
+            except Exception as exc:  # a validator that crashes rejects the answer; it never crashes us
+                problem = f"validator raised {type(exc).__name__}: {exc}"
+            if problem:
+                return Outcome(outcome.content, outcome.tool_calls, valid=False, problem=f"{path}: {problem}")
+        return outcome
+
+
+def _import_validator(contract: str, path: str) -> Validator:
+    module, _, name = path.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"contract {contract!r}: validator {path!r} cannot be imported: {exc}") from None
+    if not callable(fn):
+        raise ConfigError(f"contract {contract!r}: validator {path!r} is not callable")
+    return fn
+
+
+@dataclass
+class Attempt:
+    """One rung's part in answering a request."""
+
+    rung: int
+    model: str
+    status: str  # accepted | rejected | failed | skipped | shadow
+    reason: str | None = None
+    signals: dict[str, object] | None = None
+    output: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass
+class RouteResult:
+    contract: str
+    outcome: Outcome | None
+    generation: Generation | None
+    rung: int | None
+    model: str | None
+    escalation_reason: str | None
+    confidence: float | None
+    attempts: list[Attempt] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+    @property
+    def cost(self) -> float:
+        return sum(a.cost for a in self.attempts)
+
+    def attempts_json(self) -> list[dict[str, object]]:
+        return [asdict(a) for a in self.attempts]
+
+
+class NoAnswer(BackendError):
+    """Every rung failed, was rejected or was not allowed to run."""
+
+    code = "no_acceptable_answer"
+
+
+@dataclass
+class RouterState:
+    """Mutable routing state shared by all requests of one gateway: breakers and spend."""
+
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    spent_usd: dict[str, float] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    def breaker(self, model: str) -> CircuitBreaker:
+        if model not in self.breakers:
+            self.breakers[model] = CircuitBreaker(clock=self.clock)
+        return self.breakers[model]
+
+
+class Router:
+    """Runs contracts over a fleet."""
+
+    def __init__(self, fleet: Fleet, contracts: dict[str, Contract], state: RouterState | None = None) -> None:
+        self.fleet = fleet
+        self.contracts = contracts
+        self.state = state or RouterState()
+
+    def contract(self, name: str) -> Contract:
+        return self.contracts[name]
+
+    async def run(self, name: str, text: str, *, shadow: bool = False) -> RouteResult:
+        contract = self.contracts[name]
+        spec = contract.spec
+        started = time.perf_counter()
+        messages = contract.messages(text)
+        attempts: list[Attempt] = []
+        first_reason: str | None = None
+        best: tuple[int, Generation, Outcome, Signals] | None = None
+        start = 0
+        if contract.predictor is not None and len(spec.ladder) > 1:
+            if contract.predictor.success_probability(text) < contract.skip_below:
+                attempts.append(Attempt(0, spec.ladder[0].model, "skipped", "predicted_hard"))
+                first_reason, start = "predicted_hard", 1
+        chosen: tuple[int, Generation, Outcome, Signals] | None = None
+        for i in range(start, len(spec.ladder)):
+            rung = spec.ladder[i]
+            entry = self.fleet.resolve(rung.model)
+            blocked = self._blocked(contract, entry, started)
+            if blocked:
+                attempts.append(Attempt(i, rung.model, "skipped", blocked))
+                first_reason = first_reason or blocked
+                continue
+            result = await self._attempt(contract, i, rung, entry, messages)
+            attempts.append(result[0])
+            if result[1] is None:
+                first_reason = first_reason or result[0].reason
+                continue
+            _, gen, outcome, signals = result
+            last = i == len(spec.ladder) - 1
+            reason = None if last and outcome.valid else rejection(signals, contract.rules[i])
+            if reason is None:
+                result[0].status = "accepted"
+                chosen = (i, gen, outcome, signals)
+                break
+            result[0].status, result[0].reason = "rejected", reason
+            first_reason = first_reason or reason
+            if outcome.valid and best is None:
+                best = (i, gen, outcome, signals)
+        if chosen is None and best is not None:
+            chosen = best  # nothing better could run: the best valid answer, flagged by escalation_reason
+            first_reason = f"{first_reason}; kept rung {best[0]}: no higher rung could answer"
+        if shadow and chosen is not None:
+            await self._shadow(contract, messages, attempts)
+        elapsed = (time.perf_counter() - started) * 1000
+        if chosen is None:
+            return RouteResult(name, None, None, None, None, first_reason, None, attempts, elapsed)
+        i, gen, outcome, signals = chosen
+        return RouteResult(name, outcome, gen, i, spec.ladder[i].model, first_reason if i > 0 or best else None,
+                           signals.confidence, attempts, elapsed)
+
+    def _blocked(self, contract: Contract, entry: FleetEntry, started: float) -> str | None:
+        spec = contract.spec
+        if entry.info.location == "remote":
+            if spec.egress != "allow":
+                return f"egress_{spec.egress}"
+            if spec.budget_usd is not None and self.state.spent_usd.get(spec.name, 0.0) >= spec.budget_usd:
+                return "budget_exhausted"
+        if spec.latency_budget_ms is not None and (time.perf_counter() - started) * 1000 > spec.latency_budget_ms:
+            return "latency_budget_spent"
+        if not self.state.breaker(entry.info.id).allow():
+            return "circuit_open"
+        return None
+
+    async def _attempt(self, contract: Contract, i: int, rung: Rung, entry: FleetEntry,
+                       messages: tuple[ChatMessage, ...]) -> tuple[Attempt, Generation | None, Outcome | None,
+                                                                   Signals | None]:
+        attempt = Attempt(i, rung.model, "failed")
+        t0 = time.perf_counter()
+        try:
+            gen = await self._call(contract, rung, entry, messages, seed=None)
+        except ContextLengthExceeded:
+            attempt.reason = "context_too_long"
+            return attempt, None, None, None
+        except Overloaded:
+            attempt.reason = "busy"
+            return attempt, None, None, None
+        except SmallfleetError as exc:
+            attempt.reason = f"backend_error: {exc.code or exc.type}"
+            return attempt, None, None, None
+        finally:
+            attempt.latency_ms = (time.perf_counter() - t0) * 1000
+        self._account(contract, entry, gen, attempt)
+        outcome = contract.check(gen)
+        agreement = await self._agreement(contract, rung, entry, messages, outcome) if rung.samples > 1 else None
+        signals = signals_of(gen, outcome.valid, agreement)
+        attempt.signals, attempt.output = signals.as_dict(), gen.text
+        if not outcome.valid:
+            attempt.signals["problem"] = outcome.problem
+        return attempt, gen, outcome, signals
+
+    async def _call(self, contract: Contract, rung: Rung, entry: FleetEntry, messages: tuple[ChatMessage, ...],
+                    seed: int | None, temperature: float = 0.0) -> Generation:
+        breaker = self.state.breaker(entry.info.id)
+        params = SamplingParams(max_tokens=contract.spec.max_tokens, temperature=temperature, seed=seed,
+                                top_logprobs=2 if entry.info.location == "local" else 0)
+        last: SmallfleetError | None = None
+        for attempt in range(rung.retries + 1):
+            try:
+                async with entry.admission.slot():
+                    gen = await asyncio.wait_for(entry.backend.generate(messages, params, contract.constraint),
+                                                 rung.timeout_s)
+                breaker.success()
+                return gen
+            except TimeoutError:
+                last = BackendTimeout(f"{entry.info.id} did not answer within {rung.timeout_s:g}s")
+            except TRANSIENT as exc:
+                last = exc
+            except BackendError:
+                breaker.failure()
+                raise
+            if attempt < rung.retries:
+                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+        assert last is not None
+        if not isinstance(last, Overloaded):  # busy is not broken: it does not trip the breaker
+            breaker.failure()
+        raise last
+
+    async def _agreement(self, contract: Contract, rung: Rung, entry: FleetEntry,
+                         messages: tuple[ChatMessage, ...], first: Outcome) -> float:
+        same = 1
+        for k in range(1, rung.samples):
+            try:
+                gen = await self._call(contract, rung, entry, messages, seed=k, temperature=0.7)
+            except SmallfleetError:
+                continue
+            same += _canonical(contract.check(gen)) == _canonical(first)
+        return same / rung.samples
+
+    async def _shadow(self, contract: Contract, messages: tuple[ChatMessage, ...],
+                      attempts: list[Attempt]) -> None:
+        done = {a.rung for a in attempts if a.status in ("accepted", "rejected")}
+        for i in range(len(contract.spec.ladder)):
+            if i in done:
+                continue
+            rung = contract.spec.ladder[i]
+            entry = self.fleet.resolve(rung.model)
+            if entry.info.location == "remote" and contract.spec.egress != "allow":
+                continue
+            result = await self._attempt(contract, i, rung, entry, messages)
+            result[0].status = "shadow" if result[1] is not None else "failed"
+            attempts.append(result[0])
+
+    def _account(self, contract: Contract, entry: FleetEntry, gen: Generation, attempt: Attempt) -> None:
+        info = entry.info
+        attempt.prompt_tokens, attempt.completion_tokens = gen.prompt_tokens, gen.completion_tokens
+        attempt.cost = (gen.prompt_tokens * info.price_per_1k_input + gen.completion_tokens * info.price_per_1k_output) / 1000
+        name = contract.spec.name
+        self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + attempt.cost
+
+
+def _canonical(outcome: Outcome) -> str:
+    if outcome.tool_calls:
+        return json.dumps([(c.name, json.loads(c.arguments)) for c in outcome.tool_calls], sort_keys=True)
+    text = outcome.content or ""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except ValueError:
+        return text.strip()
