@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -18,6 +13,7 @@ from smallfleet.api.app import create_app
 from smallfleet.backends.base import ModelInfo
 from smallfleet.backends.fake import FakeBackend
 from smallfleet.fleet import Fleet
+from smallfleet.sim.serve import free_port, serve_in_thread  # noqa: F401 - re-exported for the tests
 from smallfleet.trace.sqlite import SQLiteTraceStore
 
 
@@ -26,31 +22,6 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the user's real ~/.smallfleet or a fleet file from the environment."""
     monkeypatch.setenv("SMALLFLEET_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SMALLFLEET_CONFIG", raising=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve_in_thread(app: object) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a free loopback port; yield its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture

@@ -14,20 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.fleet import Fleet
+from smallfleet.route.predictor import TextPredictor
 from smallfleet.route.router import Contract, RouteResult, Router
 from smallfleet.route.thresholds import ThresholdStore
 from smallfleet.trace.record import Trace, new_trace_id, record_route
 from smallfleet.trace.sqlite import SQLiteTraceStore
 
+T = TypeVar("T")
 
-def build_router(fleet: Fleet, config: FleetConfig, thresholds: ThresholdStore) -> Router:
+
+PREDICTOR_SKIP_BELOW = 0.2  # skip the first rung only when the predictor is fairly sure it would fail
+
+
+def predictor_path(home: Path, contract: str) -> Path:
+    return home / "predictors" / f"{contract}.pkl"
+
+
+def build_router(fleet: Fleet, config: FleetConfig, thresholds: ThresholdStore, home: Path | None = None) -> Router:
     contracts = {c.name: Contract.load(c, thresholds.load(c.name)) for c in config.contracts}
+    for name, contract in contracts.items():
+        path = predictor_path(home, name) if home is not None else None
+        if path is not None and path.is_file():
+            contract.predictor, contract.skip_below = TextPredictor.load(path), PREDICTOR_SKIP_BELOW
     return Router(fleet, contracts)
 
 
@@ -47,6 +64,11 @@ class Runtime:
     fleet: Fleet
     router: Router
     store: SQLiteTraceStore
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on this runtime's own event loop (remote clients stay bound to one loop)."""
+        return self.loop.run_until_complete(coro)
 
     async def arun(self, contract: str, text: str, *, shadow: bool = False,
                    endpoint: str = "python:run") -> tuple[RouteResult, Trace]:
@@ -57,10 +79,11 @@ class Runtime:
         return result, trace
 
     def run(self, contract: str, text: str, *, shadow: bool = False) -> RouteResult:
-        return asyncio.run(self.arun(contract, text, shadow=shadow))[0]
+        return self.call(self.arun(contract, text, shadow=shadow))[0]
 
     def close(self) -> None:
-        asyncio.run(self.fleet.aclose())
+        self.call(self.fleet.aclose())
+        self.loop.close()
         self.store.close()
 
     def __enter__(self) -> Runtime:
@@ -74,5 +97,5 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     settings = settings or Settings.from_env()
     config = config or load_fleet(settings.config_path)
     fleet = Fleet.from_config(config)
-    router = build_router(fleet, config, ThresholdStore(settings.home))
+    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home)
     return Runtime(settings, fleet, router, SQLiteTraceStore(settings.trace_db))

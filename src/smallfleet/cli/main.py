@@ -144,3 +144,80 @@ def traces_show(trace_id: str = typer.Argument(..., help="trace id (or a unique 
 def _write_flush(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+@app.command()
+@one_line_errors
+def demo(
+    tickets: int = typer.Option(120, min=4, max=500, help="support tickets to run (of 500)"),
+    documents: int = typer.Option(80, min=4, max=300, help="invoice documents to run (of 300)"),
+    calibration_fraction: float = typer.Option(0.5, min=0.1, max=0.9, help="share used to calibrate"),
+    teacher_accuracy: float = typer.Option(0.97, min=0.0, max=1.0, help="accuracy of the simulated teacher"),
+    target: float = typer.Option(0.95, min=0.5, max=1.0, help="agreement target for local answers"),
+    predictor: bool = typer.Option(True, help="learn and use the pre-generation predictor"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Reference workload through embedded SmolLM2 -> simulated teacher: calibrate, then route a held-out split."""
+    from smallfleet.evals.demo import run_demo
+
+    result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command()
+@one_line_errors
+def calibrate(
+    contract: str = typer.Argument(..., help="contract name"),
+    target: float = typer.Option(None, min=0.5, max=1.0, help="agreement target (default: the contract's)"),
+    holdout: float = typer.Option(0.3, min=0.0, max=0.9, help="share of traces held out to check the rule"),
+    min_accepted: int = typer.Option(5, min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Choose the first rung's accept threshold from traces with references; print the curve; save it."""
+    from smallfleet.route.calibrate import calibrate as fit_thresholds
+    from smallfleet.route.calibrate import samples_from
+    from smallfleet.route.thresholds import ThresholdStore
+    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+
+    settings = Settings.from_env()
+    config = load_fleet(settings.config_path)
+    spec = next((c for c in config.contracts if c.name == contract), None)
+    if spec is None:
+        raise SmallfleetError(f"no contract named {contract!r} in the fleet")
+    store = SQLiteTraceStore(settings.trace_db)
+    samples = samples_from(store.query(TraceQuery(limit=1_000_000, contract=contract)), store.labels(contract))
+    store.close()
+    if not samples:
+        raise SmallfleetError(f"no traces of {contract!r} carry a first-rung answer and a reference yet")
+    result = fit_thresholds(samples, target or spec.quality_target, holdout, min_accepted)
+    path = ThresholdStore(settings.home).save(contract, {0: result.rule()}, result.as_dict())
+    data = result.as_dict()
+    if as_json:
+        typer.echo(json.dumps({**data, "saved_to": str(path)}))
+        return
+    typer.echo(f"{'threshold':>12} {'local share':>12} {'agreement':>10} {'accepted':>9}   ({data['samples']} samples,"
+               f" signal {data['signal'] or 'mean_logprob'})")
+    for p in data["curve"]:
+        typer.echo(f"{p['threshold']:>12.4f} {p['local_share']:>12.3f} {p['agreement']:>10.3f} {p['accepted']:>9}")
+    typer.echo(f"chosen: {data['signal']} >= {data['threshold']} -> train {data['train']}, held out {data['holdout']}")
+    typer.echo(f"saved to {path}")
+
+
+@app.command("report")
+@one_line_errors
+def report_cmd(
+    contract: str = typer.Option(None, "--contract", "-c", help="only this contract"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Local share, cost versus all-top-rung, quality, latency and escalations, from the traces."""
+    from smallfleet.route.report import report
+    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+
+    settings = Settings.from_env()
+    store = SQLiteTraceStore(settings.trace_db)
+    names = [contract] if contract else sorted({t.contract for t in store.query(TraceQuery(limit=1_000_000))
+                                                if t.contract})
+    result = {name: report(store.query(TraceQuery(limit=1_000_000, contract=name)), store.labels(name))
+              for name in names}
+    store.close()
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

@@ -30,6 +30,7 @@ class FakeUpstream:
     latency_s: float = 0.0
     text: str = "ok, done"
     fail_status: int | None = None
+    responder: Callable[[dict[str, Any]], str] | None = None  # computes the answer text from the request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,7 +57,8 @@ class FakeUpstream:
             err = {"error": {"message": f"simulated failure {self.fail_status}", "type": "server_error"}}
             await self._json(send, self.fail_status, err, {"retry-after": "2"} if self.fail_status == 429 else None)
             return
-        tokens, finish = _truncate(self.text, request)
+        text = self.responder(request) if self.responder is not None else self.text
+        tokens, finish = _truncate(text, request)
         if request.get("stream"):
             await self._stream(send, request, tokens, finish)
         else:
@@ -76,7 +78,7 @@ class FakeUpstream:
                     "finish_reason": finish,
                 }
             ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)},
+            "usage": _usage(request, tokens),
         }
 
     async def _stream(self, send: Send, request: dict[str, Any], tokens: list[str], finish: str) -> None:
@@ -89,8 +91,7 @@ class FakeUpstream:
                       "logprobs": {"content": [_lp(tok)]} if request.get("logprobs") else None}
             await _event(send, {**base, "choices": [choice]})
         await _event(send, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        usage = {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)}
-        await _event(send, {**base, "choices": [], "usage": usage})
+        await _event(send, {**base, "choices": [], "usage": _usage(request, tokens)})
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     @staticmethod
@@ -100,6 +101,13 @@ class FakeUpstream:
         headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+
+def _usage(request: dict[str, Any], tokens: list[str]) -> dict[str, int]:
+    """Token counts as a real server would roughly report them (about 4 characters a token)."""
+    prompt = max(1, sum(len(str(m.get("content") or "")) for m in request.get("messages", [])) // 4)
+    completion = max(len(tokens), len("".join(tokens)) // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _truncate(text: str, request: dict[str, Any]) -> tuple[list[str], str]:

@@ -117,6 +117,7 @@ class Attempt:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    location: str = "local"
 
 
 @dataclass
@@ -134,6 +135,12 @@ class RouteResult:
     @property
     def cost(self) -> float:
         return sum(a.cost for a in self.attempts)
+
+    @property
+    def local(self) -> bool:
+        """Answered by a local rung."""
+        return any(a.status == "accepted" and a.location == "local" for a in self.attempts) or (
+            self.rung is not None and any(a.rung == self.rung and a.location == "local" for a in self.attempts))
 
     def attempts_json(self) -> list[dict[str, object]]:
         return [asdict(a) for a in self.attempts]
@@ -189,7 +196,7 @@ class Router:
             entry = self.fleet.resolve(rung.model)
             blocked = self._blocked(contract, entry, started)
             if blocked:
-                attempts.append(Attempt(i, rung.model, "skipped", blocked))
+                attempts.append(Attempt(i, rung.model, "skipped", blocked, location=entry.info.location))
                 first_reason = first_reason or blocked
                 continue
             result = await self._attempt(contract, i, rung, entry, messages)
@@ -236,7 +243,7 @@ class Router:
     async def _attempt(self, contract: Contract, i: int, rung: Rung, entry: FleetEntry,
                        messages: tuple[ChatMessage, ...]) -> tuple[Attempt, Generation | None, Outcome | None,
                                                                    Signals | None]:
-        attempt = Attempt(i, rung.model, "failed")
+        attempt = Attempt(i, rung.model, "failed", location=entry.info.location)
         t0 = time.perf_counter()
         try:
             gen = await self._call(contract, rung, entry, messages, seed=None)

@@ -1,0 +1,152 @@
+"""`smallfleet demo`: the reference workload through a two-rung ladder (embedded SmolLM2 -> teacher).
+
+The teacher is the SIMULATED stand-in (`smallfleet.sim.teacher`), served on loopback as an
+OpenAI-compatible remote model with a price; nothing leaves the machine. Two phases per contract:
+1. calibration split: every item runs on both rungs (`shadow`), gold labels are attached, and the
+   first rung's threshold is chosen so accepted local answers agree with the gold label at the
+   contract's quality target;
+2. held-out split: items are routed normally with the calibrated threshold; the report compares
+   the result with sending everything to the teacher.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from smallfleet.config.fleet import FleetConfig, LlamaCppModel, OpenAIModel
+from smallfleet.config.settings import Settings
+from smallfleet.contracts.spec import ContractSpec
+from smallfleet.route.calibrate import calibrate, samples_from
+from smallfleet.route.report import report
+from smallfleet.route.router import Contract
+from smallfleet.route.thresholds import ThresholdStore
+from smallfleet.route.predictor import TextPredictor, evaluate_predictor
+from smallfleet.runtime import PREDICTOR_SKIP_BELOW, Runtime, open_runtime, predictor_path
+from smallfleet.sim.serve import serve_in_thread
+from smallfleet.sim.teacher import TeacherOracle, reference_labels, teacher_app
+from smallfleet.trace.sqlite import TraceQuery
+from smallfleet.workload import documents, tickets
+
+TEACHER_PRICE = {"price_per_1k_input": 0.0025, "price_per_1k_output": 0.01}  # USD, a hosted mid-size model
+
+
+def _examples(items: list[Any]) -> list[dict[str, str]]:
+    return [{"input": i.text, "output": canonical_label(i.label)} for i in items]
+
+
+def demo_config(teacher_url: str, target: float, shots: int = 3) -> FleetConfig:
+    """Two contracts over SmolLM2 -> teacher; few-shot examples come from a different seed than the workload."""
+    example_docs = documents.generate_documents(shots, seed=1002)
+    examples = {"ticket-triage": _examples(tickets.generate_tickets(shots, seed=1001)),
+                "invoice-extraction": _examples(example_docs),
+                "invoice-header": _examples([d.header() for d in example_docs])}
+
+    def contract(name: str, instructions: str, schema: dict) -> ContractSpec:
+        return ContractSpec(name=name, instructions=instructions, output={"json_schema": schema},
+                            quality_target=target, max_tokens=96, examples=examples[name],
+                            ladder=[{"model": "smollm2-135m"}, {"model": "teacher", "retries": 2, "timeout_s": 30}])
+
+    return FleetConfig(
+        models=[LlamaCppModel(kind="llamacpp", id="smollm2-135m", n_ctx=2048),
+                OpenAIModel(kind="openai", id="teacher", base_url=teacher_url + "/v1",
+                            model="stand-in-teacher (simulated)", concurrency=16, **TEACHER_PRICE)],
+        contracts=[contract("ticket-triage", tickets.INSTRUCTIONS, tickets.SCHEMA),
+                   contract("invoice-extraction", documents.INSTRUCTIONS, documents.SCHEMA),
+                   contract("invoice-header", documents.HEADER_INSTRUCTIONS, documents.HEADER_SCHEMA)],
+    )
+
+
+def split(items: list[Any], calibration_fraction: float) -> tuple[list[Any], list[Any]]:
+    cut = int(len(items) * calibration_fraction)
+    return items[:cut], items[cut:]
+
+
+async def _phase(runtime: Runtime, contract: str, items: list[Any], shadow: bool, endpoint: str) -> list[str]:
+    ids = []
+    for item in items:
+        _, trace = await runtime.arun(contract, item.text, shadow=shadow, endpoint=endpoint)
+        runtime.store.add_label(trace.id, canonical_label(item.label), source="gold")
+        ids.append(trace.id)
+    return ids
+
+
+def canonical_label(label: dict[str, Any]) -> str:
+    return json.dumps(label)
+
+
+def field_accuracy(traces: list[Any], items: list[Any]) -> dict[str, float]:
+    """Per-field agreement of the first rung's answers with the gold labels (calibration split)."""
+    hits: dict[str, int] = {}
+    for trace, item in zip(traces, items):
+        first = next((a for a in trace.attempts if a.get("rung") == 0 and a.get("output")), None)
+        try:
+            answer = json.loads(first["output"]) if first else {}
+        except ValueError:
+            answer = {}
+        for key, value in item.label.items():
+            hits[key] = hits.get(key, 0) + (answer.get(key) == value)
+    return {k: round(v / len(items), 3) for k, v in hits.items()} if items else {}
+
+
+def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: float = 0.5,
+             teacher_accuracy: float = 0.97, target: float = 0.95, home: Path | None = None,
+             use_predictor: bool = True) -> dict[str, Any]:
+    docs = documents.generate_documents(300)[:n_documents]
+    workload = {"ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
+                "invoice-header": [d.header() for d in docs]}
+    oracle = TeacherOracle(reference_labels(), teacher_accuracy)
+    with tempfile.TemporaryDirectory(prefix="smallfleet-demo-") as tmp, \
+            serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
+        settings = Settings(home=home or Path(tmp), config_path=None)
+        config = demo_config(teacher_url, target)
+        runtime = open_runtime(settings, config)
+        thresholds = ThresholdStore(settings.home)
+        out: dict[str, Any] = {"simulation": "the top rung is a stand-in answering from gold labels "
+                                             f"with {teacher_accuracy:.0%} accuracy, not a language model",
+                               "teacher_price_usd_per_1k": TEACHER_PRICE, "contracts": {}}
+        try:
+            for spec in config.contracts:
+                name = spec.name
+                calib, held = split(workload[name], calibration_fraction)
+                calib_ids = runtime.call(_phase(runtime, name, calib, True, "demo:calibrate"))
+                traces = [runtime.store.get(i) for i in calib_ids]
+                labels = runtime.store.labels(name)
+                samples = samples_from([t for t in traces if t], labels)
+                small_alone = sum(s.agrees and s.valid for s in samples) / len(samples) if samples else None
+                fields = field_accuracy([t for t in traces if t], calib)
+                fitted = calibrate(samples, target)
+                thresholds.save(name, {0: fitted.rule()}, fitted.as_dict())
+                runtime.router.contracts[name] = Contract.load(spec, thresholds.load(name))
+                by_id = {t.id: t.input or "" for t in traces if t}
+                texts = [by_id[s.trace_id] for s in samples]
+                succeeded = [s.valid and s.agrees for s in samples]
+                predictor_figures = evaluate_predictor(texts, succeeded)
+                if use_predictor:
+                    predictor = TextPredictor().fit(texts, succeeded)
+                    predictor.save(predictor_path(settings.home, name))
+                    runtime.router.contracts[name].predictor = predictor
+                    runtime.router.contracts[name].skip_below = PREDICTOR_SKIP_BELOW
+                held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
+                served = [t for t in runtime.store.query(TraceQuery(limit=100000, contract=name)) if t.id in held_ids]
+                result = report(served, runtime.store.labels(name))
+                teacher_quality = sum(oracle.answer(i.text, list(i.label)) == i.label for i in held) / len(held)
+                routed_quality = result["quality_vs_reference"]
+                result["all_top_rung_quality"] = round(teacher_quality, 4)
+                result["quality_loss_vs_all_top_rung"] = (round(teacher_quality - routed_quality, 4)
+                                                          if routed_quality is not None else None)
+                out["contracts"][name] = {
+                    "calibration_items": len(calib), "held_out_items": len(held),
+                    "small_model_alone_quality": round(small_alone, 4) if small_alone is not None else None,
+                    "small_model_alone_field_accuracy": fields,
+                    "calibration": {k: v for k, v in fitted.as_dict().items() if k != "curve"},
+                    "predictor": {**predictor_figures, "used": use_predictor, "skip_below": PREDICTOR_SKIP_BELOW},
+                    "curve": fitted.as_dict()["curve"],
+                    "held_out_report": result,
+                }
+        finally:
+            runtime.close()
+    return out
+

@@ -1,0 +1,75 @@
+"""Accounting over routed traces: local share, cost versus all-top-rung, quality, latency, escalations.
+
+- local share: requests answered by a local rung;
+- cost: what was spent (all attempts, shadow runs included), and what sending every request to the
+  top rung would have cost, estimated from the observed mean cost of top-rung answers;
+- quality versus the reference: share of answers equal to the reference (a label on the trace, or
+  else the top rung's answer in the same trace), overall and for the locally answered requests
+  alone (what calibration promises); `top_rung_quality` is the top rung's own agreement with
+  labels where both exist;
+- latency p50/p95 and escalations counted by reason.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Any
+
+from smallfleet.evals.gateway import percentile
+from smallfleet.route.calibrate import canonical
+from smallfleet.trace.record import Trace
+
+
+def _top_output(trace: Trace) -> str | None:
+    top = max((a for a in trace.attempts if a.get("status") in ("accepted", "shadow") and
+               (a.get("signals") or {}).get("valid") and a.get("rung", 0) > 0),
+              key=lambda a: a["rung"], default=None)
+    return top.get("output") if top else None
+
+
+def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
+    answered = [t for t in traces if t.status == "ok" and t.rung is not None]
+    n = len(traces)
+    local = [t for t in answered if any(a.get("status") == "accepted" and a.get("location") == "local"
+                                        and a.get("rung") == t.rung for a in t.attempts)]
+    top_costs = [a["cost"] for t in traces for a in t.attempts
+                 if a.get("status") in ("accepted", "shadow") and a.get("location") == "remote"]
+    mean_top = statistics.fmean(top_costs) if top_costs else 0.0
+    spent = sum(t.cost or 0.0 for t in traces)
+    all_top = mean_top * n
+    agree, top_agree, judged, top_judged, local_agree, local_judged = 0, 0, 0, 0, 0, 0
+    local_ids = {t.id for t in local}
+    for t in answered:
+        reference = labels.get(t.id) or _top_output(t)
+        if reference is not None:
+            judged += 1
+            same = canonical(t.output) == canonical(reference)
+            agree += same
+            if t.id in local_ids:
+                local_judged += 1
+                local_agree += same
+        if t.id in labels and _top_output(t) is not None:
+            top_judged += 1
+            top_agree += canonical(_top_output(t)) == canonical(labels[t.id])
+    latencies = [t.latency_ms for t in traces if t.latency_ms is not None]
+    reasons = Counter((t.escalation_reason or "").split(";")[0] for t in traces if t.escalation_reason)
+    quality = agree / judged if judged else None
+    top_quality = top_agree / top_judged if top_judged else None
+    return {
+        "requests": n,
+        "answered": len(answered),
+        "local_share": round(len(local) / n, 4) if n else None,
+        "cost_usd": round(spent, 6),
+        "cost_all_top_rung_usd": round(all_top, 6),
+        "cost_reduction": round(1 - spent / all_top, 4) if all_top else None,
+        "quality_vs_reference": round(quality, 4) if quality is not None else None,
+        "references": judged,
+        "local_answers_quality": round(local_agree / local_judged, 4) if local_judged else None,
+        "top_rung_quality": round(top_quality, 4) if top_quality is not None else None,
+        "quality_loss_vs_top_rung": (round(top_quality - quality, 4)
+                                     if quality is not None and top_quality is not None else None),
+        "latency_ms": {"p50": round(percentile(latencies, 50), 1) if latencies else None,
+                       "p95": round(percentile(latencies, 95), 1) if latencies else None},
+        "escalations": dict(reasons.most_common()),
+    }

@@ -1,0 +1,1 @@
+"""Reference workloads with gold labels: support tickets and invoice documents."""
