@@ -5,8 +5,9 @@ reference exists: a label attached to the trace (gold, reviewer) or, failing tha
 answer in the same trace. For each signal (mean log-prob, min token log-prob, margin) and each
 candidate threshold, the accepted set is {valid and signal >= threshold}; local share = accepted /
 all, agreement = share of accepted answers equal to the reference. The chosen rule is the one with
-the highest local share whose agreement meets the target (with at least `min_accepted` accepted
-samples, so a lucky handful does not set the threshold); if none does, nothing is accepted locally.
+the highest local share whose agreement *lower confidence bound* (Wilson, `z` standard errors,
+default 1.0) meets the target, with at least `min_accepted` accepted samples, so a lucky handful
+does not set the threshold; if none does, nothing is accepted locally.
 `split` evaluates the chosen rule on held-out samples it was not fitted on.
 """
 
@@ -101,7 +102,17 @@ def evaluate(samples: list[Sample], signal: str, threshold: float) -> Point:
     return Point(threshold, share, agreement, len(accepted))
 
 
-def fit(samples: list[Sample], target: float, min_accepted: int = 5) -> Calibration:
+def wilson_lower(successes: int, n: int, z: float) -> float:
+    """Lower bound of the Wilson score interval for a proportion."""
+    if n == 0:
+        return 0.0
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def fit(samples: list[Sample], target: float, min_accepted: int = 5, z: float = 1.0) -> Calibration:
     best: tuple[str, Point] | None = None
     curves: dict[str, list[Point]] = {}
     for signal in SIGNALS:
@@ -109,8 +120,9 @@ def fit(samples: list[Sample], target: float, min_accepted: int = 5) -> Calibrat
         curve = [evaluate(samples, signal, v) for v in values]
         curves[signal] = curve
         for p in curve:
-            if p.agreement >= target and p.accepted >= min_accepted and (best is None or
-                                                                          p.local_share > best[1].local_share):
+            bound = wilson_lower(round(p.agreement * p.accepted), p.accepted, z)
+            if bound >= target and p.accepted >= min_accepted and (best is None or
+                                                                    p.local_share > best[1].local_share):
                 best = (signal, p)
     if best is None:
         shown = curves.get("mean_logprob", [])
@@ -129,11 +141,12 @@ def in_holdout(trace_id: str, fraction: float) -> bool:
     return int(hashlib.sha256(trace_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def calibrate(samples: list[Sample], target: float, holdout: float = 0.0, min_accepted: int = 5) -> Calibration:
+def calibrate(samples: list[Sample], target: float, holdout: float = 0.0, min_accepted: int = 5,
+              z: float = 1.0) -> Calibration:
     """Fit on the training part; report the chosen rule on the held-out part (deterministic split by id)."""
     train = [s for s in samples if not in_holdout(s.trace_id, holdout)] if holdout else samples
     test = [s for s in samples if in_holdout(s.trace_id, holdout)] if holdout else []
-    result = fit(train, target, min_accepted)
+    result = fit(train, target, min_accepted, z)
     if test:
         if result.signal is None:
             result.holdout = Point(math.inf, 0.0, 1.0, 0)

@@ -1,0 +1,51 @@
+"""`smallfleet calibrate` and `smallfleet report` over traces produced by the Python API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smallfleet.cli.main import app
+from smallfleet.runtime import open_runtime
+
+FLEET = """
+models:
+  - {id: small, kind: fake}
+  - {id: big, kind: fake, price_per_1k_output: 1.0}
+contracts:
+  - name: echo
+    output: {choice: ["yes", "no"]}
+    ladder: [small, big]
+"""
+
+
+@pytest.fixture
+def fleet_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(FLEET)
+    monkeypatch.setenv("SMALLFLEET_CONFIG", str(path))
+    return path
+
+
+def test_calibrate_and_report_from_traces(fleet_file: Path) -> None:
+    runner = CliRunner()
+    with open_runtime() as runtime:
+        for i in range(12):  # the fake echoes the input: "yes" inputs are valid answers, others are not
+            result = runtime.run("echo", "yes" if i % 3 else "no", shadow=True)
+            assert result.outcome is not None
+    out = runner.invoke(app, ["calibrate", "echo", "--holdout", "0", "--min-accepted", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["samples"] == 12 and Path(data["saved_to"]).is_file()
+    shown = runner.invoke(app, ["calibrate", "echo", "--holdout", "0", "--min-accepted", "2"])
+    assert "local share" in shown.stdout and "chosen:" in shown.stdout
+    report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)["echo"]
+    assert report["requests"] == 12 and report["local_share"] == 1.0
+
+
+def test_calibrate_unknown_contract_is_a_one_line_error(fleet_file: Path) -> None:
+    out = CliRunner().invoke(app, ["calibrate", "nope"])
+    assert out.exit_code == 1 and out.stderr.startswith("error: no contract named 'nope'")
