@@ -173,7 +173,7 @@ def calibrate(
     min_accepted: int = typer.Option(5, min=1),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Choose the first rung's accept threshold from traces with references; print the curve; save it."""
+    """Choose the first rung's accept threshold (and learn the predictor) from traces with references."""
     from smallfleet.route.calibrate import calibrate as fit_thresholds
     from smallfleet.route.calibrate import samples_from
     from smallfleet.route.thresholds import ThresholdStore
@@ -184,14 +184,22 @@ def calibrate(
     spec = next((c for c in config.contracts if c.name == contract), None)
     if spec is None:
         raise SmallfleetError(f"no contract named {contract!r} in the fleet")
+    from smallfleet.route.predictor import TextPredictor, evaluate_predictor
+    from smallfleet.runtime import predictor_path
+
     store = SQLiteTraceStore(settings.trace_db)
-    samples = samples_from(store.query(TraceQuery(limit=1_000_000, contract=contract)), store.labels(contract))
+    traces = store.query(TraceQuery(limit=1_000_000, contract=contract))
+    samples = samples_from(traces, store.labels(contract))
     store.close()
     if not samples:
         raise SmallfleetError(f"no traces of {contract!r} carry a first-rung answer and a reference yet")
     result = fit_thresholds(samples, target or spec.quality_target, holdout, min_accepted)
     path = ThresholdStore(settings.home).save(contract, {0: result.rule()}, result.as_dict())
-    data = result.as_dict()
+    inputs = {t.id: t.input or "" for t in traces}
+    texts, succeeded = [inputs[s.trace_id] for s in samples], [s.valid and s.agrees for s in samples]
+    predictor = evaluate_predictor(texts, succeeded)
+    TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, contract))
+    data = {**result.as_dict(), "predictor": predictor}
     if as_json:
         typer.echo(json.dumps({**data, "saved_to": str(path)}))
         return
@@ -200,6 +208,7 @@ def calibrate(
     for p in data["curve"]:
         typer.echo(f"{p['threshold']:>12.4f} {p['local_share']:>12.3f} {p['agreement']:>10.3f} {p['accepted']:>9}")
     typer.echo(f"chosen: {data['signal']} >= {data['threshold']} -> train {data['train']}, held out {data['holdout']}")
+    typer.echo(f"predictor: {predictor}")
     typer.echo(f"saved to {path}")
 
 
