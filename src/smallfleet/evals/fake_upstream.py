@@ -106,7 +106,7 @@ class FakeUpstream:
 def _usage(request: dict[str, Any], tokens: list[str]) -> dict[str, int]:
     """Token counts as a real server would roughly report them (about 4 characters a token)."""
     prompt = max(1, sum(len(str(m.get("content") or "")) for m in request.get("messages", [])) // 4)
-    completion = max(len(tokens), len("".join(tokens)) // 4)
+    completion = len(tokens)  # one logprob entry per token, as a real server reports
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
