@@ -220,7 +220,7 @@ class ChatService:
             choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
             return _sse({**base, "choices": [choice], **usage_field})
 
-        finished = False
+        finished = stored = False
         try:
             yield chunk({"role": "assistant", "content": ""})
             event = first
@@ -241,19 +241,23 @@ class ChatService:
             yield chunk({}, finish=finish_reason(gen, outcome))
             if req.include_usage():
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
-            yield _sse("[DONE]")
             finished = True
             record_success(trace, gen, call.started)
+            stored = await self._store(trace)  # on disk before the client sees the end of the stream
+            yield _sse("[DONE]")
         except SmallfleetError as exc:
             record_failure(trace, exc, call.started)
+            stored = await self._store(trace)
             yield _sse(body_for(exc))
         except StopAsyncIteration:
             exc = BackendError(f"{trace.backend_model}: stream ended without a final result")
             record_failure(trace, exc, call.started)
+            stored = await self._store(trace)
             yield _sse(body_for(exc))
         except Exception as exc:  # a bug of ours: report it in the stream, never a fake [DONE]
             log.exception("stream failed for trace %s", trace.id)
             record_failure(trace, exc, call.started)
+            stored = await self._store(trace)
             yield _sse(error_body("internal server error", "server_error"))
         finally:
             if not finished and trace.status == "ok":
@@ -261,14 +265,16 @@ class ChatService:
                 trace.error_message = "the client went away before the stream finished"
                 trace.latency_ms = (time.perf_counter() - call.started) * 1000
             await stack.aclose()
-            self._traces.submit(trace)  # not awaited: we may be inside a cancellation
+            if not stored:
+                self._traces.submit(trace)  # not awaited: we may be inside a cancellation
 
     @staticmethod
     def _headers(call: Call) -> dict[str, str]:
         return {TRACE_HEADER: call.trace.id, MODEL_HEADER: call.entry.info.id}
 
-    async def _store(self, trace: Trace) -> None:
+    async def _store(self, trace: Trace) -> bool:
         try:
             await self._traces.append(trace)
         except Exception:  # the answer still goes out; the failure is loud in the log
             log.exception("could not store trace %s", trace.id)
+        return True
