@@ -54,7 +54,9 @@ def test_contract_request_cannot_override_the_output(store: SQLiteTraceStore) ->
     with TestClient(app) as client:
         response = client.post("/v1/chat/completions", json={"model": "triage", "response_format": {
             "type": "json_object"}, "messages": [{"role": "user", "content": "x"}]})
+        trace = store.get(response.headers["x-smallfleet-trace-id"])
     assert response.status_code == 400 and "is a contract" in response.json()["error"]["message"]
+    assert trace.status == "error" and trace.contract == "triage" and trace.http_status == 400
 
 
 def test_no_acceptable_answer_is_a_502_with_a_trace(store: SQLiteTraceStore) -> None:

@@ -18,7 +18,8 @@ from starlette.responses import Response
 from smallfleet.api.chat import finish_reason, logprobs_body, tool_calls_body, usage_body
 from smallfleet.api.errors import TRACE_HEADER, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
-from smallfleet.errors import InvalidRequest
+from smallfleet.errors import InvalidRequest, SmallfleetError
+from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.route.router import NoAnswer, RouteResult, Router
 from smallfleet.runtime import route_trace
 from smallfleet.trace.writer import TraceWriter
@@ -47,13 +48,14 @@ class RoutedChatService:
 
     async def create(self, req: ChatCompletionRequest) -> Response:
         created_at, started = time.time(), time.perf_counter()
-        req.check_supported()
-        if req.constraint() is not None:
-            raise InvalidRequest(f"{req.model!r} is a contract: its output constraint comes from the contract",
-                                 param="response_format")
-        text = next((m.to_internal().content for m in reversed(req.messages) if m.role == "user"), None)
-        if text is None:
-            raise InvalidRequest("a contract request needs a user message with the input", param="messages")
+        try:
+            text = self._input(req)
+        except SmallfleetError as exc:  # refused before routing: still one trace
+            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint="/v1/chat/completions", model=req.model,
+                          contract=req.model, messages=[m.model_dump(exclude_none=True) for m in req.messages])
+            record_failure(trace, exc, started)
+            await self._traces.append(trace)
+            return smallfleet_response(exc, trace.id)
         result = await self._router.run(req.model, text)
         trace = route_trace(result, text, "/v1/chat/completions", started, created_at)
         trace.stream = req.stream
@@ -68,6 +70,18 @@ class RoutedChatService:
             return JSONResponse(body, headers=headers)
         return StreamingResponse(self._as_stream(body, req.include_usage()), media_type="text/event-stream",
                                  headers=headers)
+
+    @staticmethod
+    def _input(req: ChatCompletionRequest) -> str:
+        """The contract's input: the last user message. The output constraint is the contract's alone."""
+        req.check_supported()
+        if req.constraint() is not None:
+            raise InvalidRequest(f"{req.model!r} is a contract: its output constraint comes from the contract",
+                                 param="response_format")
+        text = next((m.to_internal().content for m in reversed(req.messages) if m.role == "user"), None)
+        if text is None:
+            raise InvalidRequest("a contract request needs a user message with the input", param="messages")
+        return text
 
     def _completion(self, req: ChatCompletionRequest, result: RouteResult, trace_id: str,
                     created: int) -> dict[str, Any]:
