@@ -24,7 +24,7 @@ from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.fleet import Fleet
 from smallfleet.route.predictor import TextPredictor
-from smallfleet.route.router import Contract, RouteResult, Router
+from smallfleet.route.router import Contract, RouteResult, Router, RouterState
 from smallfleet.route.thresholds import ThresholdStore
 from smallfleet.trace.record import Trace, new_trace_id, record_route
 from smallfleet.trace.sqlite import SQLiteTraceStore
@@ -39,13 +39,15 @@ def predictor_path(home: Path, contract: str) -> Path:
     return home / "predictors" / f"{contract}.pkl"
 
 
-def build_router(fleet: Fleet, config: FleetConfig, thresholds: ThresholdStore, home: Path | None = None) -> Router:
+def build_router(fleet: Fleet, config: FleetConfig, thresholds: ThresholdStore, home: Path | None = None,
+                 spent: dict[str, float] | None = None) -> Router:
+    """Contracts with their calibrated rules and predictors; `spent` restores budgets from the traces."""
     contracts = {c.name: Contract.load(c, thresholds.load(c.name)) for c in config.contracts}
     for name, contract in contracts.items():
         path = predictor_path(home, name) if home is not None else None
         if path is not None and path.is_file():
             contract.predictor, contract.skip_below = TextPredictor.load(path), PREDICTOR_SKIP_BELOW
-    return Router(fleet, contracts)
+    return Router(fleet, contracts, RouterState(spent_usd=dict(spent or {})))
 
 
 def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float) -> Trace:
@@ -97,5 +99,6 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     settings = settings or Settings.from_env()
     config = config or load_fleet(settings.config_path)
     fleet = Fleet.from_config(config)
-    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home)
-    return Runtime(settings, fleet, router, SQLiteTraceStore(settings.trace_db))
+    store = SQLiteTraceStore(settings.trace_db)
+    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home, store.spent_by_contract())
+    return Runtime(settings, fleet, router, store)

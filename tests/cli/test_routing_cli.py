@@ -49,3 +49,14 @@ def test_calibrate_and_report_from_traces(fleet_file: Path) -> None:
 def test_calibrate_unknown_contract_is_a_one_line_error(fleet_file: Path) -> None:
     out = CliRunner().invoke(app, ["calibrate", "nope"])
     assert out.exit_code == 1 and out.stderr.startswith("error: no contract named 'nope'")
+
+
+def test_budget_spent_before_a_restart_still_counts(fleet_file: Path) -> None:
+    strict_small = "ladder: [{model: small, accept: {min_mean_logprob: 0.0}}, big]\n    budget_usd: 0.000001"
+    fleet_file.write_text(FLEET.replace("ladder: [small, big]", strict_small))
+    with open_runtime() as runtime:
+        first = runtime.run("echo", "yes")  # the small rung is never confident enough: escalates to the paid rung
+        assert first.rung == 1 and first.cost > 0
+    with open_runtime() as runtime:  # a new process sees the same spend in the traces
+        again = runtime.run("echo", "yes")
+    assert again.rung == 0 and any(a.reason == "budget_exhausted" for a in again.attempts)

@@ -87,8 +87,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
     """Load the fleet file (or the embedded default), open the trace store, build the app."""
     config = load_fleet(settings.config_path)
     fleet = Fleet.from_config(config)
-    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home)
-    return create_app(fleet, SQLiteTraceStore(settings.trace_db), router)
+    store = SQLiteTraceStore(settings.trace_db)
+    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home, store.spent_by_contract())
+    return create_app(fleet, store, router)
 
 
 def app_from_env() -> FastAPI:

@@ -129,6 +129,13 @@ class SQLiteTraceStore:
                 (contract,)).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def spent_by_contract(self) -> dict[str, float]:
+        """Total cost recorded per contract (budgets survive restarts)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT contract, SUM(cost) FROM traces WHERE contract IS NOT NULL GROUP BY contract").fetchall()
+        return {r[0]: float(r[1] or 0.0) for r in rows}
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0])
