@@ -77,7 +77,7 @@ def _build_fake(spec: FakeModel, env: Mapping[str, str]) -> Backend:
     from smallfleet.backends.fake import FakeBackend
 
     return FakeBackend(
-        info=_info(spec, "local", 4096, "smallfleet-fake"),
+        info=_info(spec, spec.location, 4096, "smallfleet-fake"),
         latency_s=spec.latency_s,
         token_delay_s=spec.token_delay_s,
     )

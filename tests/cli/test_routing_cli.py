@@ -14,7 +14,7 @@ from smallfleet.runtime import open_runtime
 FLEET = """
 models:
   - {id: small, kind: fake}
-  - {id: big, kind: fake, price_per_1k_output: 1.0}
+  - {id: big, kind: fake, location: remote, price_per_1k_output: 1.0}
 contracts:
   - name: echo
     output: {choice: ["yes", "no"]}

@@ -73,6 +73,7 @@ class FakeModel(_ModelBase):
     """A scripted stand-in with fixed latency (tests, gateway benchmark). Echoes the last user message."""
 
     kind: Literal["fake"]
+    location: Literal["local", "remote"] = Field("local", description="what the router should treat it as")
     latency_s: float = Field(0.0, ge=0)
     token_delay_s: float = Field(0.0, ge=0)
     concurrency: int = Field(1000, ge=1)
