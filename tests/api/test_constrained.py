@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
 from smallfleet.backends.base import ModelInfo
@@ -69,10 +70,11 @@ def test_tool_call_answer_has_openai_shape(client: TestClient, fake: FakeBackend
     assert json.loads(call["function"]["arguments"]) == {"city": "Oslo"} and call["id"].startswith("call_")
 
 
-def test_streamed_tool_calls_arrive_as_deltas(client: TestClient, fake: FakeBackend) -> None:
+@pytest.mark.parametrize("choice", ["required", "auto"])
+def test_streamed_tool_calls_arrive_as_deltas(client: TestClient, fake: FakeBackend, choice: str) -> None:
     fake.enqueue(['<tool_call>[{"name": "get_weather", "arguments": {"city": "Oslo"}}]'])
     with client.stream("POST", "/v1/chat/completions", json={"model": "fake-small", "messages": MSG, "stream": True,
-                                                             "tools": [WEATHER], "tool_choice": "required"}) as r:
+                                                             "tools": [WEATHER], "tool_choice": choice}) as r:
         chunks, last = sse_chunks(r.read().decode())
     assert last == "[DONE]"
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
@@ -117,3 +119,14 @@ def test_remote_model_gets_response_format_and_its_bad_answer_is_caught(store: S
     assert bodies[0]["response_format"]["json_schema"]["schema"] == SCHEMA
     assert bad.status_code == 502 and bad.json()["error"]["code"] == "invalid_output"
     assert refused.status_code == 400 and "only be enforced by a local model" in refused.json()["error"]["message"]
+
+
+def test_text_answer_with_tools_in_auto_streams_as_it_comes(client: TestClient, fake: FakeBackend) -> None:
+    fake.enqueue(["It is sunny in Oslo today."])
+    with client.stream("POST", "/v1/chat/completions", json={"model": "fake-small", "messages": MSG, "stream": True,
+                                                             "tools": [WEATHER]}) as r:
+        chunks, last = sse_chunks(r.read().decode())
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    contents = [x for x in contents if x]
+    assert "".join(contents) == "It is sunny in Oslo today." and len(contents) > 1  # token by token, not at the end
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and last == "[DONE]"
