@@ -44,6 +44,14 @@ class ModelNotFound(InvalidRequest):
     code = "model_not_found"
 
 
+class NotFound(InvalidRequest):
+    """A resource named in the request (a trace id) does not exist."""
+
+    status = 404
+    type = "not_found_error"
+    code = "not_found"
+
+
 class ContextLengthExceeded(InvalidRequest):
     """Prompt (plus requested completion) does not fit the model's context window."""
 

@@ -82,3 +82,17 @@ def test_streamed_contract_answer(store: SQLiteTraceStore) -> None:
     chunks = [json.loads(e) for e in events[:-1]]
     assert chunks[0]["choices"][0]["delta"]["content"] == '{"category": "tech"}'
     assert chunks[-1]["smallfleet"]["rung"] == 0
+
+
+def test_reference_answers_can_be_attached_to_traces(store: SQLiteTraceStore) -> None:
+    small, _, app = make(store)
+    small.enqueue([FakeReply('{"category": "tech"}', logprob=-0.1)])
+    with TestClient(app) as client:
+        answered = client.post("/v1/chat/completions", json={"model": "triage", "messages": [
+            {"role": "user", "content": "x"}]})
+        trace_id = answered.headers["x-smallfleet-trace-id"]
+        ok = client.post(f"/v1/smallfleet/traces/{trace_id}/label", json={"reference": {"category": "billing"}})
+        missing = client.post("/v1/smallfleet/traces/nope/label", json={"reference": "x"})
+        labels = store.labels("triage")
+    assert ok.status_code == 200 and json.loads(labels[trace_id]) == {"category": "billing"}
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"

@@ -60,3 +60,16 @@ def test_budget_spent_before_a_restart_still_counts(fleet_file: Path) -> None:
     with open_runtime() as runtime:  # a new process sees the same spend in the traces
         again = runtime.run("echo", "yes")
     assert again.rung == 0 and any(a.reason == "budget_exhausted" for a in again.attempts)
+
+
+def test_label_a_trace_from_the_terminal(fleet_file: Path) -> None:
+    with open_runtime() as runtime:
+        _, trace = runtime.call(runtime.arun("echo", "yes"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["traces", "label", trace.id, '"no"']).exit_code == 0
+    listed = runner.invoke(app, ["traces", "--contract", "echo", "--json"]).stdout
+    assert trace.id in listed
+    report = json.loads(runner.invoke(app, ["report", "--contract", "echo", "--json"]).stdout)["echo"]
+    assert report["quality_vs_reference"] == 0.0  # the label says "no", the answer was "yes"
+    bad = runner.invoke(app, ["traces", "label", "nope", "x"])
+    assert bad.exit_code == 1 and "no trace with id 'nope'" in bad.stderr

@@ -6,12 +6,14 @@ app around fakes; `app_from_settings` builds the real one from the environment a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from smallfleet import __version__
@@ -24,9 +26,18 @@ from smallfleet.route.thresholds import ThresholdStore
 from smallfleet.runtime import build_router
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
+from smallfleet.errors import NotFound
 from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.trace.writer import TraceWriter
+
+
+class LabelRequest(BaseModel):
+    """A reference answer: the expected output text, or a JSON value (stored as compact JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reference: Any
+    source: str = Field("feedback", min_length=1, max_length=64)
 
 
 def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None) -> FastAPI:
@@ -68,6 +79,15 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                 for name, c in (router.contracts.items() if router else [])
             ],
         }
+
+    @app.post("/v1/smallfleet/traces/{trace_id}/label")
+    async def label_trace(trace_id: str, body: LabelRequest) -> dict[str, Any]:
+        """Attach a reference answer to a traced request (feeds `smallfleet calibrate` and reports)."""
+        if store.get(trace_id) is None:
+            raise NotFound(f"no trace with id {trace_id!r}", param="trace_id")
+        reference = body.reference if isinstance(body.reference, str) else json.dumps(body.reference)
+        store.add_label(trace_id, reference, body.source)
+        return {"trace_id": trace_id, "labelled": True}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

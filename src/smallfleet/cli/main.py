@@ -101,6 +101,7 @@ def traces_list(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1),
     model: str = typer.Option(None, help="only this model"),
+    contract: str = typer.Option(None, help="only this contract"),
     status: str = typer.Option(None, help="ok or error"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
 ) -> None:
@@ -110,7 +111,7 @@ def traces_list(
     from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
 
     store = SQLiteTraceStore(Settings.from_env().trace_db)
-    rows = store.query(TraceQuery(limit=limit, model=model, status=status))
+    rows = store.query(TraceQuery(limit=limit, model=model, contract=contract, status=status))
     store.close()
     for t in rows:
         if as_json:
@@ -123,6 +124,26 @@ def traces_list(
         typer.echo(f"{t.id}  {when}  {t.model:<16} {t.status:<5} {tokens:>9} {latency:>8}  {text[:60]!r}")
     if not rows:
         typer.echo("no traces yet", err=True)
+
+
+@traces_app.command("label")
+@one_line_errors
+def traces_label(
+    trace_id: str = typer.Argument(..., help="trace id"),
+    reference: str = typer.Argument(..., help="the correct answer (text or JSON)"),
+    source: str = typer.Option("feedback", help="where the reference comes from"),
+) -> None:
+    """Attach a reference answer to a trace (used by `calibrate` and `report`)."""
+    from smallfleet.trace.sqlite import SQLiteTraceStore
+
+    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    try:
+        if store.get(trace_id) is None:
+            raise SmallfleetError(f"no trace with id {trace_id!r}")
+        store.add_label(trace_id, reference, source)
+    finally:
+        store.close()
+    typer.echo(f"labelled {trace_id}")
 
 
 @traces_app.command("show")
