@@ -73,3 +73,13 @@ def test_label_a_trace_from_the_terminal(fleet_file: Path) -> None:
     assert report["quality_vs_reference"] == 0.0  # the label says "no", the answer was "yes"
     bad = runner.invoke(app, ["traces", "label", "nope", "x"])
     assert bad.exit_code == 1 and "no trace with id 'nope'" in bad.stderr
+
+
+def test_chat_and_models_know_contracts(fleet_file: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models"]).stdout
+    assert "echo" in listed and "contract: small -> big" in listed
+    out = runner.invoke(app, ["chat", "yes", "-m", "echo"])
+    assert out.exit_code == 0 and out.stdout.strip() == "yes" and "[rung 0: small" in out.stderr
+    bad = runner.invoke(app, ["chat", "perhaps", "-m", "echo"])  # neither rung can give a valid choice
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: contract 'echo': no rung produced")

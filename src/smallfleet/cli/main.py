@@ -70,27 +70,43 @@ def serve(
 @app.command()
 @one_line_errors
 def models() -> None:
-    """List the models of the fleet (without loading them)."""
+    """List the models and contracts of the fleet (without loading them)."""
     settings = Settings.from_env()
     config = load_fleet(settings.config_path)
     for spec in config.models:
         marker = "*" if spec.id == config.default_id else " "
         typer.echo(f"{marker} {spec.id:<28} {spec.kind}")
+    for contract in config.contracts:
+        typer.echo(f"  {contract.name:<28} contract: {' -> '.join(r.model for r in contract.ladder)}")
 
 
 @app.command()
 @one_line_errors
 def chat(
     prompt: str = typer.Argument(..., help="the user message"),
-    model: str = typer.Option("default", "--model", "-m", help="model id from the fleet"),
+    model: str = typer.Option("default", "--model", "-m", help="model id or contract name from the fleet"),
     system: str = typer.Option(None, "--system", "-s", help="optional system message"),
     max_tokens: int = typer.Option(256, help="most tokens to generate"),
     temperature: float = typer.Option(0.7),
 ) -> None:
-    """Send one prompt to a model in-process and stream the answer to the terminal (traced)."""
+    """Send one prompt to a model (streamed) or a contract (routed) in-process; the request is traced."""
     from smallfleet.cli.chat import run_chat
 
     settings = Settings.from_env()
+    config = load_fleet(settings.config_path)
+    if any(c.name == model for c in config.contracts):
+        from smallfleet.runtime import open_runtime
+
+        with open_runtime(settings, config) as runtime:
+            result = runtime.run(model, prompt)
+        if result.outcome is None:
+            raise SmallfleetError(f"contract {model!r}: no rung produced an acceptable answer "
+                                  f"({result.escalation_reason})")
+        calls = [f"{c.name}({c.arguments})" for c in result.outcome.tool_calls]
+        typer.echo(result.outcome.content if result.outcome.content is not None else "; ".join(calls))
+        typer.echo(f"[rung {result.rung}: {result.model}; escalation: {result.escalation_reason or 'none'}; "
+                   f"cost ${result.cost:.6f}]", err=True)
+        return
     asyncio.run(run_chat(settings, prompt, model, system, max_tokens, temperature, _write_flush))
     typer.echo("")
 
