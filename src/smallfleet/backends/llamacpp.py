@@ -135,7 +135,7 @@ class LlamaCppBackend(Backend):
         """Evaluate `prompt`, reusing the KV cache for the prefix it shares with the previous request."""
         llm = self._llm
         shared = 0
-        for cached, new in zip(llm.input_ids[: llm.n_tokens], prompt):
+        for cached, new in zip(llm.input_ids[: llm.n_tokens], prompt, strict=False):  # common prefix
             if cached != new:
                 break
             shared += 1

@@ -80,7 +80,7 @@ def canonical_label(label: dict[str, Any]) -> str:
 def field_accuracy(traces: list[Any], items: list[Any]) -> dict[str, float]:
     """Per-field agreement of the first rung's answers with the gold labels (calibration split)."""
     hits: dict[str, int] = {}
-    for trace, item in zip(traces, items):
+    for trace, item in zip(traces, items, strict=True):
         first = next((a for a in trace.attempts if a.get("rung") == 0 and a.get("output")), None)
         try:
             answer = json.loads(first["output"]) if first else {}

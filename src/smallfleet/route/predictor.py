@@ -67,7 +67,7 @@ def evaluate_predictor(texts: list[str], succeeded: list[bool], holdout: float =
     started = time.perf_counter()
     predictions = [predictor.success_probability(t) >= threshold for t in test_x]
     per_decision_ms = (time.perf_counter() - started) * 1000 / max(1, len(test_x))
-    correct = sum(p == y for p, y in zip(predictions, test_y))
+    correct = sum(p == y for p, y in zip(predictions, test_y, strict=True))
     base = max(sum(test_y), len(test_y) - sum(test_y)) / max(1, len(test_y))
     return {"kind": predictor.kind, "train": cut, "held_out": len(test_x),
             "accuracy": round(correct / len(test_x), 4) if test_x else None,
