@@ -117,3 +117,13 @@ def _settle_tools(constraint: ToolsConstraint, text: str, remote_calls: tuple[To
             return Outcome(content=None, tool_calls=tuple(calls), valid=False,
                            problem=f"arguments of {call.name!r} {problem}")
     return Outcome(content=None, tool_calls=tuple(calls))
+
+
+def canonical(text: str | None) -> str:
+    """An answer in comparable form: JSON re-serialised with sorted keys, other text stripped."""
+    if text is None:
+        return ""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except ValueError:
+        return text.strip()

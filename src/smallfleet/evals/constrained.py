@@ -25,7 +25,7 @@ from smallfleet.backends.embedded import embedded_gguf_path
 from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 from smallfleet.constrain.compile import grammar_for
 from smallfleet.constrain.spec import JsonSchemaConstraint
-from smallfleet.evals.gateway import percentile
+from smallfleet.stats import percentile
 from smallfleet.evals.schema_suite import ALL_CASES, REALISTIC
 
 BENCH_CASES = ("ticket_triage", "ticket_full", "invoice", "invoice_lines", "order_status", "contact_card",

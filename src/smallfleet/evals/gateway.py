@@ -27,6 +27,8 @@ from pathlib import Path
 
 import aiohttp
 
+from smallfleet.stats import percentile
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -67,13 +69,6 @@ def process(args: list[str], env: dict[str, str], health_url: str) -> Iterator[s
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 async def load(url: str, model: str, concurrency: int, requests: int) -> tuple[list[float], float, int]:

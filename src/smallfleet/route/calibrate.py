@@ -14,11 +14,11 @@ does not set the threshold; if none does, nothing is accepted locally.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from smallfleet.constrain.outcome import canonical
 from smallfleet.contracts.spec import AcceptRule
 from smallfleet.trace.record import Trace
 
@@ -66,13 +66,11 @@ class Calibration:
                 "curve": [point(p) for p in self.curve]}
 
 
-def canonical(text: str | None) -> str:
-    if text is None:
-        return ""
-    try:
-        return json.dumps(json.loads(text), sort_keys=True)
-    except ValueError:
-        return text.strip()
+def top_rung_output(trace: Trace) -> str | None:
+    """The valid answer of the highest rung above the first that answered (accepted or shadow), if any."""
+    top = max((a for a in trace.attempts if a.get("rung", 0) > 0 and a.get("status") in ("accepted", "shadow")
+               and (a.get("signals") or {}).get("valid")), key=lambda a: a["rung"], default=None)
+    return top.get("output") if top else None
 
 
 def samples_from(traces: list[Trace], labels: dict[str, str]) -> list[Sample]:
@@ -81,12 +79,7 @@ def samples_from(traces: list[Trace], labels: dict[str, str]) -> list[Sample]:
         first = next((a for a in t.attempts if a.get("rung") == 0 and a.get("signals") is not None), None)
         if first is None:
             continue
-        reference = labels.get(t.id)
-        if reference is None:
-            top = max((a for a in t.attempts if a.get("rung", 0) > 0 and a.get("status") in ("accepted", "shadow")
-                       and a.get("signals", {}) and a["signals"].get("valid")),
-                      key=lambda a: a["rung"], default=None)
-            reference = top.get("output") if top else None
+        reference = labels.get(t.id) or top_rung_output(t)
         if reference is None:
             continue
         sig = first["signals"]

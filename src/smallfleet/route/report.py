@@ -16,16 +16,10 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from smallfleet.evals.gateway import percentile
-from smallfleet.route.calibrate import canonical
+from smallfleet.stats import percentile
+from smallfleet.constrain.outcome import canonical
+from smallfleet.route.calibrate import top_rung_output
 from smallfleet.trace.record import Trace
-
-
-def _top_output(trace: Trace) -> str | None:
-    top = max((a for a in trace.attempts if a.get("status") in ("accepted", "shadow") and
-               (a.get("signals") or {}).get("valid") and a.get("rung", 0) > 0),
-              key=lambda a: a["rung"], default=None)
-    return top.get("output") if top else None
 
 
 def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
@@ -41,7 +35,8 @@ def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
     agree, top_agree, judged, top_judged, local_agree, local_judged = 0, 0, 0, 0, 0, 0
     local_ids = {t.id for t in local}
     for t in answered:
-        reference = labels.get(t.id) or _top_output(t)
+        top = top_rung_output(t)  # once per trace
+        reference = labels.get(t.id) or top
         if reference is not None:
             judged += 1
             same = canonical(t.output) == canonical(reference)
@@ -49,9 +44,9 @@ def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
             if t.id in local_ids:
                 local_judged += 1
                 local_agree += same
-        if t.id in labels and _top_output(t) is not None:
+        if t.id in labels and top is not None:
             top_judged += 1
-            top_agree += canonical(_top_output(t)) == canonical(labels[t.id])
+            top_agree += canonical(top) == canonical(labels[t.id])
     latencies = [t.latency_ms for t in traces if t.latency_ms is not None]
     reasons = Counter((t.escalation_reason or "").split(";")[0] for t in traces if t.escalation_reason)
     quality = agree / judged if judged else None

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
 from smallfleet.constrain.compile import grammar_for
-from smallfleet.constrain.outcome import Outcome, settle
+from smallfleet.constrain.outcome import Outcome, canonical, settle
 from smallfleet.constrain.spec import Constraint
 from smallfleet.contracts.spec import AcceptRule, ContractSpec, Rung
 from smallfleet.errors import (
@@ -330,8 +330,4 @@ class Router:
 def _canonical(outcome: Outcome) -> str:
     if outcome.tool_calls:
         return json.dumps([(c.name, json.loads(c.arguments)) for c in outcome.tool_calls], sort_keys=True)
-    text = outcome.content or ""
-    try:
-        return json.dumps(json.loads(text), sort_keys=True)
-    except ValueError:
-        return text.strip()
+    return canonical(outcome.content or "")
