@@ -115,7 +115,7 @@ def test_remote_model_gets_response_format_and_its_bad_answer_is_caught(store: S
             bad = client.post("/v1/chat/completions", json={"model": "big", "messages": MSG,
                                                             "response_format": JSON_FORMAT})
             refused = client.post("/v1/chat/completions", json={"model": "big", "messages": MSG,
-                                                                "smallfleet": {"regex": "[a-z]+"}})
+                                                                "smallfleet": {"grammar": 'start: "a"'}})
     assert bodies[0]["response_format"]["json_schema"]["schema"] == SCHEMA
     assert bad.status_code == 502 and bad.json()["error"]["code"] == "invalid_output"
     assert refused.status_code == 400 and "only be enforced by a local model" in refused.json()["error"]["message"]
