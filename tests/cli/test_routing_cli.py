@@ -39,7 +39,7 @@ def test_calibrate_and_report_from_traces(fleet_file: Path) -> None:
     out = runner.invoke(app, ["calibrate", "echo", "--holdout", "0", "--min-accepted", "2", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
-    assert data["samples"] == 12 and Path(data["saved_to"]).is_file()
+    assert data["rungs"][0]["samples"] == 12 and Path(data["saved_to"]).is_file()
     shown = runner.invoke(app, ["calibrate", "echo", "--holdout", "0", "--min-accepted", "2"])
     assert "local share" in shown.stdout and "chosen:" in shown.stdout
     report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)["echo"]

@@ -1,12 +1,13 @@
-"""`smallfleet demo`: the reference workload through a two-rung ladder (embedded SmolLM2 -> teacher).
+"""`smallfleet demo`: the reference workload through a ladder of local models, then the teacher.
 
-The teacher is the SIMULATED stand-in (`smallfleet.sim.teacher`), served on loopback as an
+The ladder is `[each local model..., teacher]` (default: the embedded SmolLM2 alone, then the
+teacher). The teacher is the SIMULATED stand-in (`smallfleet.sim.teacher`), served on loopback as an
 OpenAI-compatible remote model with a price; nothing leaves the machine. Two phases per contract:
-1. calibration split: every item runs on both rungs (`shadow`), gold labels are attached, and the
-   first rung's threshold is chosen so accepted local answers agree with the gold label at the
-   contract's quality target;
-2. held-out split: items are routed normally with the calibrated threshold; the report compares
-   the result with sending everything to the teacher.
+1. calibration split: every item runs on every rung (`shadow`), gold labels are attached, and each
+   local rung's threshold is chosen (`calibrate_rungs`, as `smallfleet calibrate` does) so that
+   the answers it accepts agree with the gold label at the contract's quality target;
+2. held-out split: items are routed normally with the calibrated thresholds; the report compares
+   the result with sending everything to the teacher, overall and per rung.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from smallfleet.config.fleet import FleetConfig, LlamaCppModel, OpenAIModel
 from smallfleet.config.settings import Settings
 from smallfleet.contracts.spec import ContractSpec
-from smallfleet.route.calibrate import calibrate, samples_from
+from smallfleet.route.calibrate import calibrate_rungs, installed_rules, samples_from
 from smallfleet.route.report import report
 from smallfleet.route.router import Contract
 from smallfleet.route.thresholds import ThresholdStore
@@ -37,8 +38,18 @@ def _examples(items: list[Any]) -> list[dict[str, str]]:
     return [{"input": i.text, "output": canonical_label(i.label)} for i in items]
 
 
-def demo_config(teacher_url: str, target: float, shots: int = 3) -> FleetConfig:
-    """Two contracts over SmolLM2 -> teacher; few-shot examples come from a different seed than the workload."""
+def default_local_models() -> list[LlamaCppModel]:
+    """The embedded SmolLM2-135M, alone."""
+    return [LlamaCppModel(kind="llamacpp", id="smollm2-135m", n_ctx=2048)]
+
+
+def demo_config(teacher_url: str, target: float, shots: int = 3,
+                local_models: list[LlamaCppModel] | None = None) -> FleetConfig:
+    """Three contracts over [local models..., teacher]; few-shot examples come from another seed than the workload."""
+    local = local_models if local_models is not None else default_local_models()
+    if not local:
+        raise ValueError("the demo ladder needs at least one local model")
+    ladder = [{"model": m.id} for m in local] + [{"model": "teacher", "retries": 2, "timeout_s": 30}]
     example_docs = documents.generate_documents(shots, seed=1002)
     examples = {"ticket-triage": _examples(tickets.generate_tickets(shots, seed=1001)),
                 "invoice-extraction": _examples(example_docs),
@@ -47,10 +58,10 @@ def demo_config(teacher_url: str, target: float, shots: int = 3) -> FleetConfig:
     def contract(name: str, instructions: str, schema: dict) -> ContractSpec:
         return ContractSpec(name=name, instructions=instructions, output={"json_schema": schema},
                             quality_target=target, max_tokens=96, examples=examples[name],
-                            ladder=[{"model": "smollm2-135m"}, {"model": "teacher", "retries": 2, "timeout_s": 30}])
+                            ladder=ladder)
 
     return FleetConfig(
-        models=[LlamaCppModel(kind="llamacpp", id="smollm2-135m", n_ctx=2048),
+        models=[*local,
                 OpenAIModel(kind="openai", id="teacher", base_url=teacher_url + "/v1",
                             model="stand-in-teacher (simulated)", concurrency=16, **TEACHER_PRICE)],
         contracts=[contract("ticket-triage", tickets.INSTRUCTIONS, tickets.SCHEMA),
@@ -77,11 +88,11 @@ def canonical_label(label: dict[str, Any]) -> str:
     return json.dumps(label)
 
 
-def field_accuracy(traces: list[Any], items: list[Any]) -> dict[str, float]:
-    """Per-field agreement of the first rung's answers with the gold labels (calibration split)."""
+def field_accuracy(traces: list[Any], items: list[Any], rung: int = 0) -> dict[str, float]:
+    """Per-field agreement of one rung's answers with the gold labels (calibration split)."""
     hits: dict[str, int] = {}
     for trace, item in zip(traces, items, strict=True):
-        first = next((a for a in trace.attempts if a.get("rung") == 0 and a.get("output")), None)
+        first = next((a for a in trace.attempts if a.get("rung") == rung and a.get("output")), None)
         try:
             answer = json.loads(first["output"]) if first else {}
         except ValueError:
@@ -93,7 +104,9 @@ def field_accuracy(traces: list[Any], items: list[Any]) -> dict[str, float]:
 
 def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: float = 0.5,
              teacher_accuracy: float = 0.97, target: float = 0.95, home: Path | None = None,
-             use_predictor: bool = True) -> dict[str, Any]:
+             use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None) -> dict[str, Any]:
+    """Calibrate on one split, route the other; `local_models` are the local rungs, smallest first
+    (default: the embedded SmolLM2-135M), followed by the simulated teacher."""
     docs = documents.generate_documents(300)[:n_documents]
     workload = {"ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
                 "invoice-header": [d.header() for d in docs]}
@@ -101,7 +114,7 @@ def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: 
     with tempfile.TemporaryDirectory(prefix="smallfleet-demo-") as tmp, \
             serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
         settings = Settings(home=home or Path(tmp), config_path=None)
-        config = demo_config(teacher_url, target)
+        config = demo_config(teacher_url, target, local_models=local_models)
         runtime = open_runtime(settings, config)
         thresholds = ThresholdStore(settings.home)
         out: dict[str, Any] = {"simulation": "the top rung is a stand-in answering from gold labels "
@@ -112,15 +125,22 @@ def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: 
                 name = spec.name
                 calib, held = split(workload[name], calibration_fraction)
                 calib_ids = runtime.call(_phase(runtime, name, calib, True, "demo:calibrate"))
-                traces = [runtime.store.get(i) for i in calib_ids]
+                traces = [t for t in (runtime.store.get(i) for i in calib_ids) if t]
                 labels = runtime.store.labels(name)
-                samples = samples_from([t for t in traces if t], labels)
-                small_alone = sum(s.agrees and s.valid for s in samples) / len(samples) if samples else None
-                fields = field_accuracy([t for t in traces if t], calib)
-                fitted = calibrate(samples, target)
-                thresholds.save(name, {0: fitted.rule()}, fitted.as_dict())
+                models = [r.model for r in spec.ladder]
+                local_rungs = []
+                for i, model in enumerate(models[:-1]):
+                    rung_samples = samples_from(traces, labels, rung=i)  # every item carries a gold label
+                    alone = sum(s.agrees and s.valid for s in rung_samples) / len(traces) if traces else None
+                    local_rungs.append({"rung": i, "model": model, "answered": len(rung_samples),
+                                        "alone_quality": round(alone, 4) if alone is not None else None,
+                                        "alone_field_accuracy": field_accuracy(traces, calib, rung=i)})
+                fitted = calibrate_rungs(traces, labels, models, target)
+                thresholds.save(name, installed_rules(fitted),
+                                {"target": target, "rungs": [c.as_dict() for c in fitted]})
                 runtime.router.contracts[name] = Contract.load(spec, thresholds.load(name))
-                by_id = {t.id: t.input or "" for t in traces if t}
+                samples = samples_from(traces, labels)  # the predictor is about the first rung
+                by_id = {t.id: t.input or "" for t in traces}
                 texts = [by_id[s.trace_id] for s in samples]
                 succeeded = [s.valid and s.agrees for s in samples]
                 predictor_figures = evaluate_predictor(texts, succeeded)
@@ -139,11 +159,12 @@ def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: 
                                                           if routed_quality is not None else None)
                 out["contracts"][name] = {
                     "calibration_items": len(calib), "held_out_items": len(held),
-                    "small_model_alone_quality": round(small_alone, 4) if small_alone is not None else None,
-                    "small_model_alone_field_accuracy": fields,
-                    "calibration": {k: v for k, v in fitted.as_dict().items() if k != "curve"},
+                    "small_model_alone_quality": local_rungs[0]["alone_quality"],
+                    "small_model_alone_field_accuracy": local_rungs[0]["alone_field_accuracy"],
+                    "local_rungs_alone": local_rungs,
+                    "calibration": [{k: v for k, v in c.as_dict().items() if k != "curve"} for c in fitted],
                     "predictor": {**predictor_figures, "used": use_predictor, "skip_below": PREDICTOR_SKIP_BELOW},
-                    "curve": fitted.as_dict()["curve"],
+                    "curves": {str(c.rung): c.as_dict()["curve"] for c in fitted},
                     "held_out_report": result,
                 }
         finally:

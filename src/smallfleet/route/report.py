@@ -7,7 +7,12 @@
   else the top rung's answer in the same trace), overall and for the locally answered requests
   alone (what calibration promises); `top_rung_quality` is the top rung's own agreement with
   labels where both exist;
-- latency p50/p95 and escalations counted by reason.
+- latency p50/p95 and escalations counted by reason;
+- `by_rung`: for each rung that answered requests, its model and location, the share of requests
+  answered there, the quality of those answers versus a reference (a label, else the answer of a
+  rung *above* it in the same trace: a rung is never judged against itself, so top-rung answers
+  are judged on labels only), the mean cost of those requests (all their attempts) and their
+  latency p50. Every rung whose model is local counts as local, whatever its place in the ladder.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
     latencies = [t.latency_ms for t in traces if t.latency_ms is not None]
     reasons = Counter((t.escalation_reason or "").split(";")[0] for t in traces if t.escalation_reason)
     quality = agree / judged if judged else None
+    by_rung = _by_rung(answered, labels, n)
     top_quality = top_agree / top_judged if top_judged else None
     return {
         "requests": n,
@@ -67,4 +73,40 @@ def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
         "latency_ms": {"p50": round(percentile(latencies, 50), 1) if latencies else None,
                        "p95": round(percentile(latencies, 95), 1) if latencies else None},
         "escalations": dict(reasons.most_common()),
+        "by_rung": by_rung,
     }
+
+
+def _answering_attempt(t: Trace) -> dict[str, Any] | None:
+    """The attempt whose answer the trace returned (accepted, or kept as the best valid answer)."""
+    at_rung = [a for a in t.attempts if a.get("rung") == t.rung and a.get("status") in ("accepted", "rejected")]
+    return next((a for a in at_rung if a.get("status") == "accepted"), at_rung[0] if at_rung else None)
+
+
+def _by_rung(answered: list[Trace], labels: dict[str, str], n: int) -> list[dict[str, Any]]:
+    groups: dict[int, list[Trace]] = {}
+    for t in answered:
+        groups.setdefault(t.rung, []).append(t)  # type: ignore[arg-type]
+    rows = []
+    for rung in sorted(groups):
+        traces = groups[rung]
+        attempt = next((a for a in map(_answering_attempt, traces) if a is not None), None) or {}
+        agree = judged = 0
+        for t in traces:
+            reference = labels[t.id] if t.id in labels else top_rung_output(t, above=rung)
+            if reference is not None:
+                judged += 1
+                agree += canonical(t.output) == canonical(reference)
+        latencies = [t.latency_ms for t in traces if t.latency_ms is not None]
+        rows.append({
+            "rung": rung,
+            "model": attempt.get("model") or traces[0].backend_model,
+            "location": attempt.get("location"),
+            "answers": len(traces),
+            "share": round(len(traces) / n, 4) if n else None,
+            "quality_vs_reference": round(agree / judged, 4) if judged else None,
+            "references": judged,
+            "mean_cost_usd": round(statistics.fmean(t.cost or 0.0 for t in traces), 6),
+            "latency_ms_p50": round(percentile(latencies, 50), 1) if latencies else None,
+        })
+    return rows
