@@ -46,7 +46,13 @@ def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
     from smallfleet.backends.embedded import embedded_gguf_path
     from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
-    path = spec.path or embedded_gguf_path()
+    if spec.model is not None:  # an installed model's name, resolved now (not at fleet-file load)
+        from smallfleet.config.settings import Settings
+        from smallfleet.models.store import ModelStore
+
+        path = ModelStore(Settings.from_env(env).home).path_of(spec.model)
+    else:
+        path = spec.path or embedded_gguf_path()
     options = LlamaCppOptions(path=path, n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch)
     return LlamaCppBackend(spec.id, options, _info(spec, "local", spec.n_ctx, "smallfleet-llamacpp"))
 
@@ -69,6 +75,7 @@ def _build_openai(spec: OpenAIModel, env: Mapping[str, str]) -> Backend:
         connect_timeout_s=spec.connect_timeout_s,
         logprobs=spec.logprobs,
         max_connections=max(spec.concurrency, 10),
+        structured_outputs=spec.structured_outputs,
     )
     return OpenAIHTTPBackend(_info(spec, "remote", spec.context_window, "remote"), options)
 

@@ -59,7 +59,7 @@ def test_required_tool_call_is_well_formed(embedded) -> None:
                         "additionalProperties": False})
     constraint = ToolsConstraint((weather,), "required", parallel=False)
     gen = ask(embedded, "What's the weather in Paris?", constraint)
-    outcome = settle(constraint, gen.text, gen.finish_reason)
+    outcome = settle(constraint, gen.text, gen.finish_reason, gen.tool_calls)
     assert outcome.valid and outcome.tool_calls[0].name == "get_weather"
     assert "city" in json.loads(outcome.tool_calls[0].arguments)
 

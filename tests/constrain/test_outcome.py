@@ -44,11 +44,20 @@ def test_choice_and_regex() -> None:
     assert not settle(RegexConstraint(r"\d{3}"), "1234", "stop").valid
 
 
-def test_local_tool_call_text_becomes_tool_calls() -> None:
-    out = settle(TOOLS, '<tool_call>[{"name": "weather", "arguments": {"city": "Oslo"}}]', "stop")
+def calls(*pairs: tuple[str, dict]) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(f"call_{i}", name, json.dumps(args)) for i, (name, args) in enumerate(pairs))
+
+
+def test_parsed_tool_calls_are_the_answer() -> None:
+    out = settle(TOOLS, '<tool_call>[{"name": "weather", "arguments": {"city": "Oslo"}}]', "stop",
+                 calls(("weather", {"city": "Oslo"})))
     assert out.valid and out.content is None
     assert [(c.name, json.loads(c.arguments)) for c in out.tool_calls] == [("weather", {"city": "Oslo"})]
-    assert out.tool_calls[0].id.startswith("call_")
+
+
+def test_call_text_that_did_not_parse_is_invalid_not_text() -> None:
+    out = settle(TOOLS, '<tool_call>[{"name": "weather", "argu', "stop")
+    assert not out.valid and "not well-formed" in out.problem
 
 
 def test_text_is_fine_in_auto_but_not_when_a_call_is_required() -> None:
@@ -58,11 +67,17 @@ def test_text_is_fine_in_auto_but_not_when_a_call_is_required() -> None:
 
 
 def test_bad_tool_calls_are_invalid() -> None:
-    assert "unknown tool" in settle(TOOLS, '<tool_call>[{"name": "fly", "arguments": {}}]', "stop").problem
-    assert "arguments of 'weather'" in settle(TOOLS, '<tool_call>[{"name": "weather", "arguments": {}}]',
-                                               "stop").problem
-    two = '<tool_call>[{"name": "noop", "arguments": {}}, {"name": "noop", "arguments": {}}]'
-    assert "parallel" in settle(TOOLS, two, "stop").problem
+    assert "unknown tool" in settle(TOOLS, "", "stop", calls(("fly", {}))).problem
+    assert "arguments of 'weather'" in settle(TOOLS, "", "stop", calls(("weather", {}))).problem
+    assert "parallel" in settle(TOOLS, "", "stop", calls(("noop", {}), ("noop", {}))).problem
+
+
+def test_tool_arguments_are_closed_to_undeclared_keys() -> None:
+    invented = settle(TOOLS, "", "stop", calls(("weather", {"city": "Oslo", "required": ["city"]})))
+    assert not invented.valid and "Additional properties" in invented.problem
+    open_tool = ToolSpec("log", "", {"type": "object", "properties": {"msg": {"type": "string"}},
+                                     "additionalProperties": True})
+    assert settle(ToolsConstraint((open_tool,)), "", "stop", calls(("log", {"msg": "x", "extra": 1}))).valid
 
 
 def test_remote_tool_calls_are_checked_too() -> None:

@@ -90,36 +90,6 @@ def constraint_param(constraint: Constraint) -> str:
             "tools": "tools"}.get(constraint.kind, f"smallfleet.{constraint.kind}")
 
 
-class ToolTextGate:
-    """Decides, from the first characters of a tool answer, whether it is text (stream it) or calls (hold)."""
-
-    def __init__(self, constraint: ToolsConstraint) -> None:
-        self._marker = constraint.MARKER
-        self._mode = "undecided" if constraint.mode == "auto" else "calls"
-        self._held: list[Delta] = []
-
-    @property
-    def undecided(self) -> bool:
-        return self._mode == "undecided"
-
-    def push(self, delta: Delta) -> tuple[str, tuple[TokenLogprob, ...]]:
-        """What to stream now for this delta (text and its log-probs)."""
-        if self._mode == "text":
-            return delta.text, delta.logprobs
-        if self._mode == "calls":
-            return "", ()
-        self._held.append(delta)
-        seen = "".join(d.text for d in self._held).lstrip()
-        if seen.startswith(self._marker):
-            self._mode = "calls"
-            return "", ()
-        if self._marker.startswith(seen):
-            return "", ()  # could still become the marker
-        self._mode = "text"
-        held, self._held = self._held, []
-        return "".join(d.text for d in held), tuple(lp for d in held for lp in d.logprobs)
-
-
 @dataclass
 class Call:
     """One prepared request: where it goes and what it asks."""
@@ -182,7 +152,8 @@ class ChatService:
         if entry.info.location == "local":
             self._grammars.grammar(constraint, param)
             return
-        openai_fields(constraint, entry.info.id)  # refuses constraints a remote server cannot take
+        # refuses constraints the server's structured-output API cannot take (a fake remote counts as openai)
+        openai_fields(constraint, entry.info.id, getattr(entry.backend, "structured_outputs", "openai"))
         if isinstance(constraint, JsonSchemaConstraint):
             check_valid_schema(constraint.schema, param)
         elif isinstance(constraint, ToolsConstraint):
@@ -243,9 +214,8 @@ class ChatService:
         base = {"id": f"chatcmpl-{trace.id}", "object": "chat.completion.chunk", "created": int(trace.created_at),
                 "model": req.model, "system_fingerprint": None}
         usage_field = {"usage": None} if req.include_usage() else {}
-        # A tool answer is text or calls. Its first characters tell which: text streams as soon as it
-        # cannot be the call marker any more; calls are held and sent as tool_call deltas at the end.
-        gate = ToolTextGate(call.constraint) if isinstance(call.constraint, ToolsConstraint) else None
+        # Backends stream only the text of an answer: tool calls (in whatever format the model writes
+        # them) arrive parsed in the final Generation and are sent as tool_call deltas at the end.
 
         def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
@@ -256,16 +226,13 @@ class ChatService:
             yield chunk({"role": "assistant", "content": ""})
             event = first
             while isinstance(event, Delta):
-                text, lps_items = (event.text, event.logprobs) if gate is None else gate.push(event)
+                text, lps_items = event.text, event.logprobs
                 lps = logprobs_body(lps_items) if req.logprobs and lps_items else None
                 if text or lps:
                     yield chunk({"content": text}, logprobs=lps)
                 event = await anext(events)
             gen = event
             outcome = self._settle(call, gen)
-            if gate is not None and gate.undecided and outcome.content:  # short text that looked like a marker
-                yield chunk({"content": outcome.content},
-                            logprobs=logprobs_body(gen.logprobs) if req.logprobs else None)
             for i, tc in enumerate(outcome.tool_calls):
                 yield chunk({"tool_calls": [{"index": i, "id": tc.id, "type": "function",
                                              "function": {"name": tc.name, "arguments": ""}}]})

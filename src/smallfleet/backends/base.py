@@ -99,7 +99,8 @@ class Generation:
     completion_tokens: int
     logprobs: tuple[TokenLogprob, ...]
     timings: Timings
-    tool_calls: tuple[ToolCall, ...] = ()  # as returned by a remote server; local calls are parsed from text
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls made: parsed from the model's own format, or a server's
+    loop_steers: int = 0  # times the loop guard steered a constrained answer out of a repeating cycle
 
     @property
     def tokens_per_second(self) -> float:

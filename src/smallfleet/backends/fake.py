@@ -26,7 +26,8 @@ from smallfleet.backends.base import (
     TokenLogprob,
 )
 from smallfleet.backends.textstream import TextAssembler
-from smallfleet.constrain.spec import Constraint
+from smallfleet.constrain.spec import Constraint, ToolsConstraint
+from smallfleet.constrain.toolformat import SMALLFLEET_FORMAT, ToolAnswer
 from smallfleet.errors import ContextLengthExceeded
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -89,6 +90,8 @@ class FakeBackend(Backend):
             await asyncio.sleep(self.latency_s)
         ttft = time.perf_counter() - started
         assembler = TextAssembler(stop=params.stop)
+        # Under a tools constraint it writes calls in smallfleet's own format, like a local model would.
+        tools = ToolAnswer(SMALLFLEET_FORMAT, constraint.mode) if isinstance(constraint, ToolsConstraint) else None
         logprobs: list[TokenLogprob] = []
         finish = "stop"
         for piece in _TOKEN.findall(reply.text):
@@ -102,13 +105,18 @@ class FakeBackend(Backend):
             lp = TokenLogprob(token=piece, logprob=reply.logprob)
             logprobs.append(lp)
             delta = assembler.push(piece.encode(), lp)
-            if delta is not None:
-                yield delta
+            for out in ([delta] if tools is None else tools.push(delta)) if delta is not None else []:
+                yield out
             if assembler.stopped:
                 break
         tail = assembler.finish()
-        if tail is not None:
-            yield tail
+        for out in ([tail] if tools is None else tools.push(tail)) if tail is not None else []:
+            yield out
+        calls: tuple = ()
+        if tools is not None:
+            held, calls = tools.finish(assembler.text)
+            for out in held:
+                yield out
         yield Generation(
             model=self.info.id,
             text=assembler.text,
@@ -117,4 +125,5 @@ class FakeBackend(Backend):
             completion_tokens=len(logprobs),
             logprobs=tuple(logprobs),
             timings=Timings(ttft_s=ttft, total_s=time.perf_counter() - started),
+            tool_calls=calls,
         )

@@ -36,9 +36,12 @@ from smallfleet.backends.base import (
 )
 from smallfleet.backends.textstream import TextAssembler
 from smallfleet.constrain.compile import GrammarCache
+from smallfleet.constrain.loopguard import ExitTokens, LoopGuard
 from smallfleet.constrain.masking import MatcherCache, TokenMasker
 from smallfleet.constrain.prompting import for_local_model
-from smallfleet.constrain.spec import Constraint
+from smallfleet.constrain.spec import Constraint, JsonObjectConstraint, JsonSchemaConstraint, ToolsConstraint
+from smallfleet.constrain.toolformat import HERMES_FORMAT, SMALLFLEET_FORMAT, ToolAnswer, ToolFormat
+from smallfleet.constrain.vocab import is_special, llguidance_tokenizer
 from smallfleet.backends.threaded import iterate_in_thread
 from smallfleet.errors import BackendError, ConfigError, ContextLengthExceeded
 
@@ -51,6 +54,8 @@ class LlamaCppOptions:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_batch: int = 512
+    loop_guard: bool = True  # steer constrained answers out of repeating cycles (constrain/loopguard.py)
+    tool_format: str = "auto"  # "auto" (from the chat template), "hermes" or "smallfleet"
 
 
 def log_partition(logits: np.ndarray) -> float:
@@ -89,8 +94,11 @@ class LlamaCppBackend(Backend):
         self._n_vocab = self._llm.n_vocab()
         self._n_ctx = self._llm.n_ctx()
         self._pieces: dict[int, bytes] = {}
-        self._grammars = GrammarCache()
-        self._matchers: MatcherCache | None = None  # built on the first constrained request (~0.2 s)
+        self._loop_guard = options.loop_guard
+        self.tool_format = self._pick_tool_format(model_id, template, options.tool_format)
+        self._grammars = GrammarCache(fmt=self.tool_format)
+        self._matchers: MatcherCache | None = None  # built on the first constrained request (~0.2-1 s)
+        self._exits: ExitTokens | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llamacpp-{model_id}")
         self.info = info or ModelInfo(id=model_id, location="local", context_window=self._n_ctx)
 
@@ -99,9 +107,25 @@ class LlamaCppBackend(Backend):
         """The underlying `llama_cpp.Llama` (benchmarks compare against it on the same weights)."""
         return self._llm
 
+    def _single_special(self, text: str) -> bool:
+        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        return len(ids) == 1 and is_special(self._lib.llama_token_get_attr(self._vocab, ids[0]), text.encode(),
+                                            self._lib)
+
+    def _pick_tool_format(self, model_id: str, template: str, wanted: str) -> ToolFormat:
+        """Hermes when the template renders tools with `<tool_call>` blocks that are special tokens."""
+        if wanted == "smallfleet":
+            return SMALLFLEET_FORMAT
+        hermes_ok = ("tools" in template and HERMES_FORMAT.open_tag in template
+                     and self._single_special(HERMES_FORMAT.open_tag) and self._single_special(HERMES_FORMAT.close_tag))
+        if wanted == "hermes" and not hermes_ok:
+            raise ConfigError(f"model {model_id!r}: its chat template or vocabulary has no <tool_call> tool format")
+        return HERMES_FORMAT if hermes_ok else SMALLFLEET_FORMAT
+
     def render(self, messages: tuple[ChatMessage, ...], constraint: Constraint | None = None) -> list[int]:
         """Prompt token ids for `messages` under the model's own chat template (with constraint instructions)."""
-        prompt = self._formatter(messages=for_local_model(messages, constraint)).prompt
+        given = for_local_model(messages, constraint, self.tool_format)
+        prompt = self._formatter(messages=given.messages, tools=given.tools).prompt
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
     def stream(
@@ -113,13 +137,14 @@ class LlamaCppBackend(Backend):
         return iterate_in_thread(self._executor, produce)
 
     def tokenizer_bridge(self) -> object:
-        """The llguidance view of this model's vocabulary (built once, on first use: ~0.2 s)."""
+        """The llguidance view of this model's vocabulary (built once, on first use: 0.2-1 s)."""
         if self._matchers is None:
-            from llguidance.llamacpp import lltokenizer_from_vocab
-
-            with warnings.catch_warnings():  # it calls a llama.cpp alias deprecated once per token
+            eog = [t for t in range(self._n_vocab) if self._lib.llama_vocab_is_eog(self._vocab, t)]
+            with warnings.catch_warnings():  # llama.cpp aliases deprecated once per token
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self._matchers = MatcherCache(lltokenizer_from_vocab(self._vocab))
+                tokenizer = llguidance_tokenizer(self._llm, eog)
+                self._exits = ExitTokens.from_pieces([self._piece(t) for t in range(self._n_vocab)], set(eog))
+            self._matchers = MatcherCache(tokenizer)
         return self._matchers.tokenizer
 
     def _masker(self, constraint: Constraint | None) -> TokenMasker | None:
@@ -130,6 +155,13 @@ class LlamaCppBackend(Backend):
         assert self._matchers is not None
         grammar = self._grammars.grammar(constraint, "constraint")
         return TokenMasker(self._matchers.matcher(grammar), self._n_vocab)
+
+    def _guard(self, constraint: Constraint | None) -> LoopGuard | None:
+        """A loop guard for one constrained answer (JSON-aware for JSON and tool calls), if enabled."""
+        if not self._loop_guard or self._exits is None:
+            return None
+        json_like = isinstance(constraint, (JsonSchemaConstraint, JsonObjectConstraint, ToolsConstraint))
+        return LoopGuard(self._exits, json=json_like)
 
     def _start(self, prompt: list[int]) -> None:
         """Evaluate `prompt`, reusing the KV cache for the prefix it shares with the previous request."""
@@ -159,6 +191,9 @@ class LlamaCppBackend(Backend):
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
         # A constrained answer ends where its grammar ends; stop strings would cut it invalid.
         assembler = TextAssembler(stop=params.stop if masker is None else ())
+        tools = ToolAnswer(self.tool_format, constraint.mode) if isinstance(constraint, ToolsConstraint) else None
+        guard = self._guard(constraint) if masker is not None else None
+        deltas: Callable[[Delta], list[Delta]] = (lambda d: [d]) if tools is None else tools.push
         logprobs: list[TokenLogprob] = []
         finish = "length"
         first_token_at: float | None = None
@@ -171,6 +206,8 @@ class LlamaCppBackend(Backend):
                 log_z = log_partition(logits)  # of the model's own distribution, before any mask
                 if masker is not None:
                     masker.apply(logits)
+                    if guard is not None and (tools is None or tools.is_call):
+                        guard.steer(logits)
                 token = sampler.sample(ctx, -1)
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
@@ -185,9 +222,12 @@ class LlamaCppBackend(Backend):
                             for t in (masker.forced() if room > 0 and not masker.stopped else [])[:room]]
                 for tok, logprob in new:
                     logprobs.append(logprob)
-                    delta = assembler.push(self._piece(tok), logprob)
-                    if delta is not None:
-                        emit(delta)
+                    piece = self._piece(tok)
+                    if guard is not None:
+                        guard.observe(tok, piece)
+                    delta = assembler.push(piece, logprob)
+                    for out in deltas(delta) if delta is not None else ():
+                        emit(out)
                 if assembler.stopped or (masker is not None and masker.stopped):
                     finish = "stop"
                     break
@@ -195,8 +235,13 @@ class LlamaCppBackend(Backend):
         except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures surface as these
             raise BackendError(f"{self.info.id}: generation failed: {exc}") from exc
         tail = assembler.finish()
-        if tail is not None:
-            emit(tail)
+        for out in deltas(tail) if tail is not None else ():
+            emit(out)
+        calls: tuple = ()
+        if tools is not None:
+            held, calls = tools.finish(assembler.text)
+            for out in held:
+                emit(out)
         ended = time.perf_counter()
         emit(
             Generation(
@@ -208,6 +253,8 @@ class LlamaCppBackend(Backend):
                 logprobs=tuple(logprobs),
                 timings=Timings(ttft_s=(first_token_at or ended) - started, total_s=ended - started,
                                 mask_ms=tuple(masker.mask_ms) if masker is not None else ()),
+                tool_calls=calls,
+                loop_steers=guard.steered if guard is not None else 0,
             )
         )
 

@@ -35,8 +35,8 @@ from smallfleet.backends.base import (
     ToolCall,
     TopLogprob,
 )
-from smallfleet.constrain.outcome import new_call_id
-from smallfleet.constrain.remote import openai_fields
+from smallfleet.constrain.toolformat import new_call_id
+from smallfleet.constrain.remote import openai_fields, unwrap, wraps_answer
 from smallfleet.constrain.spec import Constraint
 from smallfleet.errors import (
     BackendError,
@@ -59,6 +59,7 @@ class OpenAIHTTPOptions:
     connect_timeout_s: float = 5.0
     logprobs: bool = True
     max_connections: int = 200
+    structured_outputs: str = "openai"  # the server's structured-output API (smallfleet.constrain.remote)
 
 
 class OpenAIHTTPBackend(Backend):
@@ -71,6 +72,11 @@ class OpenAIHTTPBackend(Backend):
         self._headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def structured_outputs(self) -> str:
+        """The structured-output API the server speaks: how constraints are sent to it."""
+        return self._options.structured_outputs
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use, and again under a new event loop: a session belongs to the loop that runs it.
@@ -90,7 +96,7 @@ class OpenAIHTTPBackend(Backend):
         body: dict[str, Any] = {
             "model": self._options.model,
             "messages": [_message(m) for m in messages],
-            **openai_fields(constraint, self.info.id),
+            **openai_fields(constraint, self.info.id, self._options.structured_outputs),
             "temperature": params.temperature,
             "top_p": params.top_p,
             "stream": stream,
@@ -153,10 +159,13 @@ class OpenAIHTTPBackend(Backend):
             choice = data["choices"][0]
             usage = data.get("usage") or {}
             logprobs = tuple(_parse_logprobs(choice.get("logprobs")))
+            text = choice["message"].get("content") or ""
+            if wraps_answer(constraint, self._options.structured_outputs):
+                text, logprobs = unwrap(text, logprobs)
             elapsed = time.perf_counter() - started
             return Generation(
                 model=self.info.id,
-                text=choice["message"].get("content") or "",
+                text=text,
                 tool_calls=tuple(_parse_tool_calls(choice["message"].get("tool_calls"))),
                 finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
                 prompt_tokens=int(usage.get("prompt_tokens", 0)),
@@ -169,6 +178,8 @@ class OpenAIHTTPBackend(Backend):
                      constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
         started = time.perf_counter()
         body = self._body(messages, params, True, constraint)
+        # A wrapped answer ({"answer": ...}) is held back and sent unwrapped, as one delta, at the end.
+        wrapped = wraps_answer(constraint, self._options.structured_outputs)
         calls: dict[int, dict[str, str]] = {}
         first: float | None = None
         text: list[str] = []
@@ -194,16 +205,22 @@ class OpenAIHTTPBackend(Backend):
                                 first = first or time.perf_counter()
                                 text.append(piece)
                                 logprobs.extend(lps)
-                                yield Delta(text=piece, logprobs=lps)
+                                if not wrapped:
+                                    yield Delta(text=piece, logprobs=lps)
         ended = time.perf_counter()
+        answer, answer_logprobs = "".join(text), tuple(logprobs)
+        if wrapped:
+            answer, answer_logprobs = unwrap(answer, answer_logprobs)
+            if answer or answer_logprobs:
+                yield Delta(text=answer, logprobs=answer_logprobs)
         yield Generation(
             model=self.info.id,
-            text="".join(text),
+            text=answer,
             tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
             finish_reason=finish,  # type: ignore[arg-type]
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", len(logprobs))),
-            logprobs=tuple(logprobs),
+            logprobs=answer_logprobs,
             timings=Timings(ttft_s=(first or ended) - started, total_s=ended - started),
         )
 

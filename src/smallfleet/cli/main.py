@@ -7,17 +7,17 @@ here holds business logic.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
 from smallfleet.cli.bench import bench_app
+from smallfleet.cli.errors import one_line_errors
+from smallfleet.cli.models import models_app
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.errors import SmallfleetError
@@ -26,22 +26,7 @@ app = typer.Typer(help="smallfleet: small models behind one OpenAI-compatible en
 traces_app = typer.Typer(help="List and show recorded requests.", invoke_without_command=True)
 app.add_typer(traces_app, name="traces")
 app.add_typer(bench_app, name="bench")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def one_line_errors(fn: F) -> F:
-    """Turn our errors into `error: message` on stderr and exit status 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SmallfleetError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
+app.add_typer(models_app, name="models")
 
 
 @app.command()
@@ -65,19 +50,6 @@ def serve(
     load_fleet(settings.config_path)  # a config error is reported once, before any worker starts
     uvicorn.run("smallfleet.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level="warning", access_log=False)
-
-
-@app.command()
-@one_line_errors
-def models() -> None:
-    """List the models and contracts of the fleet (without loading them)."""
-    settings = Settings.from_env()
-    config = load_fleet(settings.config_path)
-    for spec in config.models:
-        marker = "*" if spec.id == config.default_id else " "
-        typer.echo(f"{marker} {spec.id:<28} {spec.kind}")
-    for contract in config.contracts:
-        typer.echo(f"  {contract.name:<28} contract: {' -> '.join(r.model for r in contract.ladder)}")
 
 
 @app.command()
@@ -192,13 +164,39 @@ def demo(
     teacher_accuracy: float = typer.Option(0.97, min=0.0, max=1.0, help="accuracy of the simulated teacher"),
     target: float = typer.Option(0.95, min=0.5, max=1.0, help="agreement target for local answers"),
     predictor: bool = typer.Option(True, help="learn and use the pre-generation predictor"),
+    ladder: str = typer.Option("smollm2-135m", help="local rungs, smallest first, as comma-separated model ids "
+                               "(installed with `smallfleet models pull`); the simulated teacher comes last"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Reference workload through embedded SmolLM2 -> simulated teacher: calibrate, then route a held-out split."""
+    """Reference workload through local models -> simulated teacher: calibrate every local rung, then route a
+    held-out split."""
     from smallfleet.evals.demo import run_demo
 
-    result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor)
+    result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
+                      local_models=demo_ladder(ladder))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+def demo_ladder(ids: str) -> list[Any]:
+    """`--ladder a,b,c` -> llama.cpp models: the embedded SmolLM2 for `smollm2-135m`, else the model store's file."""
+    from smallfleet.config.fleet import DEFAULT_MODEL_ID, LlamaCppModel
+
+    names = [n.strip() for n in ids.split(",") if n.strip()]
+    if not names:
+        raise SmallfleetError("--ladder: name at least one local model")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated or "teacher" in names:
+        raise SmallfleetError(f"--ladder: model ids must be unique and not 'teacher': {', '.join(repeated or names)}")
+    models = []
+    for name in names:
+        if name == DEFAULT_MODEL_ID:
+            models.append(LlamaCppModel(kind="llamacpp", id=name, n_ctx=2048))
+            continue
+        from smallfleet.models.store import ModelStore
+
+        path = ModelStore(Settings.from_env().home).path_of(name)  # a one-line error if it is not installed
+        models.append(LlamaCppModel(kind="llamacpp", id=name, path=path, n_ctx=2048))
+    return models
 
 
 @app.command()
@@ -206,14 +204,15 @@ def demo(
 def calibrate(
     contract: str = typer.Argument(..., help="contract name"),
     target: float = typer.Option(None, min=0.5, max=1.0, help="agreement target (default: the contract's)"),
-    holdout: float = typer.Option(0.3, min=0.0, max=0.9, help="share of traces held out to check the rule"),
+    holdout: float = typer.Option(0.3, min=0.0, max=0.9, help="share of traces held out to check (and bind) rules"),
     min_accepted: int = typer.Option(5, min=1),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Choose the first rung's accept threshold (and learn the predictor) from traces with references."""
-    from smallfleet.route.calibrate import calibrate as fit_thresholds
-    from smallfleet.route.calibrate import samples_from
+    """Choose every rung's accept threshold but the top's (and learn the first rung's predictor) from traces."""
+    from smallfleet.route.calibrate import calibrate_rungs, installed_rules, samples_from
+    from smallfleet.route.predictor import TextPredictor, evaluate_predictor
     from smallfleet.route.thresholds import ThresholdStore
+    from smallfleet.runtime import predictor_path
     from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
 
     settings = Settings.from_env()
@@ -221,31 +220,53 @@ def calibrate(
     spec = next((c for c in config.contracts if c.name == contract), None)
     if spec is None:
         raise SmallfleetError(f"no contract named {contract!r} in the fleet")
-    from smallfleet.route.predictor import TextPredictor, evaluate_predictor
-    from smallfleet.runtime import predictor_path
-
+    if len(spec.ladder) < 2:
+        raise SmallfleetError(f"contract {contract!r} has a single rung, accepted as is: nothing to calibrate")
     store = SQLiteTraceStore(settings.trace_db)
-    traces = store.query(TraceQuery(limit=1_000_000, contract=contract))
-    samples = samples_from(traces, store.labels(contract))
-    store.close()
-    if not samples:
-        raise SmallfleetError(f"no traces of {contract!r} carry a first-rung answer and a reference yet")
-    result = fit_thresholds(samples, target or spec.quality_target, holdout, min_accepted)
-    path = ThresholdStore(settings.home).save(contract, {0: result.rule()}, result.as_dict())
-    inputs = {t.id: t.input or "" for t in traces}
-    texts, succeeded = [inputs[s.trace_id] for s in samples], [s.valid and s.agrees for s in samples]
-    predictor = evaluate_predictor(texts, succeeded)
-    TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, contract))
-    data = {**result.as_dict(), "predictor": predictor}
+    try:
+        traces = store.query(TraceQuery(limit=1_000_000, contract=contract))
+        labels = store.labels(contract)
+    finally:
+        store.close()
+    goal = target or spec.quality_target
+    results = calibrate_rungs(traces, labels, [r.model for r in spec.ladder], goal, holdout, min_accepted)
+    if not any(r.samples + r.holdout_samples for r in results):
+        raise SmallfleetError(f"no traces of {contract!r} carry an answer from a rung below the top "
+                              "and a reference yet")
+    rungs = [r.as_dict() for r in results]
+    path = ThresholdStore(settings.home).save(contract, installed_rules(results),
+                                              {"target": goal, "holdout": holdout, "rungs": rungs})
+    first = samples_from(traces, labels)  # the predictor decides whether to skip the first rung
+    predictor: dict[str, Any] | None = None
+    if first:
+        inputs = {t.id: t.input or "" for t in traces}
+        texts, succeeded = [inputs[s.trace_id] for s in first], [s.valid and s.agrees for s in first]
+        predictor = evaluate_predictor(texts, succeeded)
+        TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, contract))
     if as_json:
-        typer.echo(json.dumps({**data, "saved_to": str(path)}))
+        typer.echo(json.dumps({"contract": contract, "target": goal, "holdout": holdout, "rungs": rungs,
+                               "predictor": predictor, "saved_to": str(path)}))
         return
-    typer.echo(f"{'threshold':>12} {'local share':>12} {'agreement':>10} {'accepted':>9}   ({data['samples']} samples,"
-               f" signal {data['signal'] or 'mean_logprob'})")
-    for p in data["curve"]:
-        typer.echo(f"{p['threshold']:>12.4f} {p['local_share']:>12.3f} {p['agreement']:>10.3f} {p['accepted']:>9}")
-    typer.echo(f"chosen: {data['signal']} >= {data['threshold']} -> train {data['train']}, held out {data['holdout']}")
-    typer.echo(f"predictor: {predictor}")
+
+    def point(p: dict[str, Any] | None) -> str:
+        if p is None:
+            return "-"
+        agreement = "-" if p["agreement"] is None else f"{p['agreement']:.3f}"
+        return f"local share {p['local_share']:.3f}, agreement {agreement}, {p['accepted']} accepted"
+
+    for r in rungs:
+        typer.echo(f"rung {r['rung']} ({r['model']}): {r['samples']} training samples, "
+                   f"{r['holdout_samples']} held out")
+        typer.echo(f"  {'threshold':>12} {'local share':>12} {'agreement':>10} {'accepted':>9}   "
+                   f"(signal {r['signal'] or 'mean_logprob'})")
+        for p in r["curve"]:
+            agreement = "-" if p["agreement"] is None else f"{p['agreement']:.3f}"
+            typer.echo(f"  {p['threshold']:>12.4f} {p['local_share']:>12.3f} {agreement:>10} {p['accepted']:>9}")
+        chosen = f"{r['signal']} >= {r['threshold']:.4f}" if r["signal"] else "none"
+        typer.echo(f"  chosen: {chosen}; train: {point(r['train'])}; held out: {point(r['holdout'])}")
+        typer.echo(f"  {'installed' if r['installed'] else 'NOT installed'}: {r['why']}")
+    typer.echo(f"top rung ({spec.ladder[-1].model}): accepted as is")
+    typer.echo(f"predictor (rung 0): {predictor if predictor is not None else 'not learned: no first-rung samples'}")
     typer.echo(f"saved to {path}")
 
 

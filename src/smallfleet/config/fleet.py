@@ -14,6 +14,7 @@ models:
     base_url: http://127.0.0.1:8000/v1
     model: Qwen/Qwen2.5-7B-Instruct
     api_key_env: VLLM_API_KEY   # the *name* of the variable holding the key
+    structured_outputs: vllm    # openai (default) | vllm | vllm-legacy | llama-server
     price_per_1k_output: 0.6
 ```
 """
@@ -26,6 +27,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smallfleet.constrain.remote import StructuredOutputsAPI, remote_support
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.errors import ConfigError
 
@@ -49,10 +51,18 @@ class LlamaCppModel(_ModelBase):
     """A GGUF file run in-process by llama.cpp."""
 
     kind: Literal["llamacpp"]
-    path: Path | None = Field(None, description="GGUF file; omitted = the embedded SmolLM2-135M")
+    path: Path | None = Field(None, description="GGUF file; omitted (and no model) = the embedded SmolLM2-135M")
+    model: str | None = Field(None, min_length=1, description="name of an installed model (`smallfleet models`)")
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = Field(None, ge=1)
     n_batch: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _path_or_model(self) -> LlamaCppModel:
+        if self.path is not None and self.model is not None:
+            raise ValueError(f"model {self.id!r}: give either path (a GGUF file) or model (an installed model's "
+                             "name), not both")
+        return self
 
 
 class OpenAIModel(_ModelBase):
@@ -67,6 +77,15 @@ class OpenAIModel(_ModelBase):
     context_window: int | None = Field(None, ge=1)
     logprobs: bool = True
     concurrency: int = Field(64, ge=1)
+    # How the server takes choice / regex / grammar constraints (see smallfleet.constrain.remote):
+    #   openai       (default) portable OpenAI fields only: choice and regex go out as a strict json_schema
+    #                wrapping {"answer": ...} (unwrapped on return); a grammar is refused at load
+    #   vllm         vLLM >= 0.10.2: its `structured_outputs` request object (choice, regex, Lark grammar)
+    #   vllm-legacy  vLLM < 0.12: top-level guided_choice / guided_regex / guided_grammar
+    #   llama-server llama.cpp's server: choice as a GBNF `grammar`; regex and grammar are refused at load
+    # JSON Schema and tools go out as OpenAI's response_format / tools for every value.
+    structured_outputs: StructuredOutputsAPI = Field(
+        "openai", description="the structured-output API the server speaks: openai, vllm, vllm-legacy or llama-server")
 
 
 class FakeModel(_ModelBase):
@@ -106,7 +125,22 @@ class FleetConfig(_Strict):
                 if rung.model not in ids:
                     raise ValueError(f"contracts[{i}].ladder[{j}].model: {rung.model!r} is not one of the models: "
                                      f"{', '.join(ids)}")
+        self._remote_rungs_can_enforce_outputs()
         return self
+
+    def _remote_rungs_can_enforce_outputs(self) -> None:
+        """Refuse now a remote rung whose server cannot take the contract's output constraint."""
+        remote = {m.id: m.structured_outputs for m in self.models if isinstance(m, OpenAIModel)}
+        for i, contract in enumerate(self.contracts):
+            constraint = contract.output.constraint()
+            if constraint is None:
+                continue
+            for j, rung in enumerate(contract.ladder):
+                api = remote.get(rung.model)
+                why = remote_support(constraint.kind, api) if api is not None else None
+                if why is not None:
+                    raise ValueError(f"contracts[{i}] {contract.name!r}: ladder[{j}] model {rung.model!r} ({api} API) "
+                                     f"cannot enforce a {constraint.kind} constraint: {why}")
 
     @property
     def default_id(self) -> str:

@@ -11,11 +11,13 @@ from collections import OrderedDict
 
 from smallfleet.constrain.schema_check import check_schema
 from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint, ToolsConstraint
+from smallfleet.constrain.toolformat import SMALLFLEET_FORMAT, ToolFormat
 from smallfleet.errors import InvalidRequest
 
 
-def grammar_for(constraint: Constraint, param: str) -> str:
-    """The llguidance grammar of `constraint`; `InvalidRequest` naming `param` if it cannot be enforced."""
+def grammar_for(constraint: Constraint, param: str, fmt: ToolFormat = SMALLFLEET_FORMAT) -> str:
+    """The llguidance grammar of `constraint` (tool calls in format `fmt`); `InvalidRequest` naming
+    `param` if it cannot be enforced."""
     from llguidance import LLMatcher
 
     if isinstance(constraint, JsonSchemaConstraint):
@@ -24,7 +26,7 @@ def grammar_for(constraint: Constraint, param: str) -> str:
         for i, tool in enumerate(constraint.tools):
             check_schema(tool.parameters, f"tools[{i}].function.parameters")
     try:
-        grammar = constraint.grammar()
+        grammar = fmt.grammar(constraint) if isinstance(constraint, ToolsConstraint) else constraint.grammar()
     except ValueError as exc:
         raise InvalidRequest(f"{param}: {exc}", param=param) from None
     is_error, messages = LLMatcher.validate_grammar_with_warnings(grammar)
@@ -35,10 +37,11 @@ def grammar_for(constraint: Constraint, param: str) -> str:
 
 
 class GrammarCache:
-    """Bounded LRU of checked grammars by constraint key."""
+    """Bounded LRU of checked grammars by constraint key, for one tool format."""
 
-    def __init__(self, max_entries: int = 512) -> None:
+    def __init__(self, max_entries: int = 512, fmt: ToolFormat = SMALLFLEET_FORMAT) -> None:
         self._max = max_entries
+        self._fmt = fmt
         self._items: OrderedDict[str, str] = OrderedDict()
 
     def grammar(self, constraint: Constraint, param: str) -> str:
@@ -47,7 +50,7 @@ class GrammarCache:
         if hit is not None:
             self._items.move_to_end(key)
             return hit
-        grammar = grammar_for(constraint, param)
+        grammar = grammar_for(constraint, param, self._fmt)
         self._items[key] = grammar
         if len(self._items) > self._max:
             self._items.popitem(last=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +37,6 @@ class Outcome:
     problem: str | None = None
 
 
-def new_call_id() -> str:
-    return "call_" + uuid.uuid4().hex[:24]
-
-
 def schema_problem(instance: Any, schema: dict[str, Any] | bool) -> str | None:
     """The first validation error of `instance` under `schema` (formats checked), or None."""
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
@@ -62,7 +57,7 @@ def _json_problem(text: str, schema: dict[str, Any] | bool) -> str | None:
 
 def settle(constraint: Constraint | None, text: str, finish_reason: str,
            tool_calls: tuple[ToolCall, ...] = ()) -> Outcome:
-    """Interpret `text` (and any tool calls a remote server returned) under `constraint`."""
+    """Interpret `text` and the tool calls the backend parsed (local formats or a remote server) under `constraint`."""
     if constraint is None:
         return Outcome(content=text)
     if finish_reason == "length":
@@ -86,37 +81,26 @@ def settle(constraint: Constraint | None, text: str, finish_reason: str,
     return Outcome(content=text, valid=problem is None, problem=problem)
 
 
-def _settle_tools(constraint: ToolsConstraint, text: str, remote_calls: tuple[ToolCall, ...]) -> Outcome:
+def _settle_tools(constraint: ToolsConstraint, text: str, calls: tuple[ToolCall, ...]) -> Outcome:
+    """Check the calls a backend parsed (every backend returns calls in `tool_calls`, in its own format)."""
     by_name = {t.name: t for t in constraint.tools}
-    calls = list(remote_calls)
     if not calls:
-        stripped = text.strip()
-        if not stripped.startswith(constraint.MARKER):
-            if constraint.mode == "required":
-                return Outcome(content=text, valid=False, problem="a tool call was required but the answer is text")
-            return Outcome(content=text)
-        try:
-            items = json.loads(stripped[len(constraint.MARKER):])
-        except ValueError as exc:
-            return Outcome(content=text, valid=False, problem=f"tool calls are not valid JSON: {exc}")
-        if not isinstance(items, list) or not items:
-            return Outcome(content=text, valid=False, problem="tool calls must be a non-empty JSON list")
-        for item in items:
-            if not isinstance(item, dict) or "name" not in item:
-                return Outcome(content=text, valid=False, problem="each tool call needs a name")
-            calls.append(ToolCall(new_call_id(), str(item["name"]),
-                                  json.dumps(item.get("arguments", {}), ensure_ascii=False)))
+        if text.lstrip().startswith(constraint.MARKER):
+            return Outcome(content=text, valid=False, problem="the answer starts a tool call that is not well-formed")
+        if constraint.mode == "required":
+            return Outcome(content=text, valid=False, problem="a tool call was required but the answer is text")
+        return Outcome(content=text)
     if len(calls) > 1 and not constraint.parallel:
-        return Outcome(content=None, tool_calls=tuple(calls), valid=False, problem="parallel tool calls not allowed")
+        return Outcome(content=None, tool_calls=calls, valid=False, problem="parallel tool calls not allowed")
     for call in calls:
         tool = by_name.get(call.name)
         if tool is None:
-            return Outcome(content=None, tool_calls=tuple(calls), valid=False, problem=f"unknown tool {call.name!r}")
-        problem = _json_problem(call.arguments, tool.parameters)
+            return Outcome(content=None, tool_calls=calls, valid=False, problem=f"unknown tool {call.name!r}")
+        problem = _json_problem(call.arguments, constraint.arguments_schema(tool))
         if problem is not None:
-            return Outcome(content=None, tool_calls=tuple(calls), valid=False,
+            return Outcome(content=None, tool_calls=calls, valid=False,
                            problem=f"arguments of {call.name!r} {problem}")
-    return Outcome(content=None, tool_calls=tuple(calls))
+    return Outcome(content=None, tool_calls=calls)
 
 
 def canonical(text: str | None) -> str:

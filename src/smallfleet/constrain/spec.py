@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from smallfleet.constrain.schema_policy import bounded_formats, closed_arguments
+
 # Bounded whitespace: exactly ", " between items and ": " after keys, nothing else, so a small model
 # cannot loop on spaces or newlines until the token limit.
 JSON_STYLE: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -42,7 +44,7 @@ class JsonSchemaConstraint:
     def grammar(self) -> str:
         from llguidance import LLMatcher
 
-        return LLMatcher.grammar_from_json_schema(with_style(self.schema))
+        return LLMatcher.grammar_from_json_schema(with_style(bounded_formats(self.schema)))
 
     def instructions(self) -> str:
         return ("Respond only with a JSON value that matches this JSON Schema, and nothing else:\n"
@@ -143,9 +145,10 @@ ToolMode = Literal["auto", "required"]
 class ToolsConstraint:
     """`tools` + `tool_choice`: plain text (only in `auto`) or calls of the given tools.
 
-    The model writes calls as `<tool_call>` followed by a JSON list of
-    `{"name": ..., "arguments": {...}}`; each item's arguments are constrained by that tool's
-    parameter schema, and the name by the tool list. One call unless `parallel`.
+    How calls are written depends on the model (`smallfleet.constrain.toolformat`): each call's
+    name is constrained by the tool list and its arguments by that tool's parameter schema, closed
+    to undeclared keys unless the schema allows them. One call unless `parallel`. `grammar()` and
+    `instructions()` here are smallfleet's own format, for models without a tool format of their own.
     """
 
     tools: tuple[ToolSpec, ...]
@@ -160,11 +163,16 @@ class ToolsConstraint:
         tools = [[t.name, t.parameters] for t in self.tools]
         return f"tools:{self.mode}:{self.parallel}:" + compact(tools)
 
+    def arguments_schema(self, tool: ToolSpec) -> dict[str, Any]:
+        """What a call's arguments must satisfy: the parameters, closed to undeclared keys."""
+        return closed_arguments(tool.parameters)
+
     def calls_schema(self) -> dict[str, Any]:
+        """A JSON list of `{"name", "arguments"}` calls, as enforced during generation."""
         items = [
             {
                 "type": "object",
-                "properties": {"name": {"const": t.name}, "arguments": t.parameters},
+                "properties": {"name": {"const": t.name}, "arguments": bounded_formats(self.arguments_schema(t))},
                 "required": ["name", "arguments"],
                 "additionalProperties": False,
             }
@@ -177,26 +185,14 @@ class ToolsConstraint:
         return schema
 
     def grammar(self) -> str:
-        calls = compact(with_style(self.calls_schema()))
-        if self.mode == "required":
-            return f'start: "{self.MARKER}" calls\ncalls: %json {calls}\n'
-        # auto: free text that does not start with "<", or the marker and the calls.
-        return f'start: TEXT | "{self.MARKER}" calls\nTEXT: /[^<][\\s\\S]*/\ncalls: %json {calls}\n'
+        from smallfleet.constrain.toolformat import SMALLFLEET_FORMAT
+
+        return SMALLFLEET_FORMAT.grammar(self)
 
     def instructions(self) -> str:
-        lines = ["You can call these functions:"]
-        for t in self.tools:
-            desc = f" - {t.description}" if t.description else ""
-            lines.append(f"- {t.name}{desc}; arguments schema: {compact(t.parameters)}")
-        example = '[{"name": "function_name", "arguments": {...}}]'
-        if self.mode == "required":
-            lines.append(f"Reply only with {self.MARKER} followed by a JSON list of calls, like {self.MARKER}{example}.")
-        else:
-            lines.append(f"To call functions, reply with {self.MARKER} followed by a JSON list of calls, like "
-                         f"{self.MARKER}{example}. If no function fits the request, reply normally in text.")
-        if not self.parallel:
-            lines.append("Call at most one function.")
-        return "\n".join(lines)
+        from smallfleet.constrain.toolformat import SMALLFLEET_FORMAT
+
+        return SMALLFLEET_FORMAT.instructions(self) or ""
 
 
 Constraint = (JsonSchemaConstraint | JsonObjectConstraint | ChoiceConstraint | RegexConstraint | GrammarConstraint
