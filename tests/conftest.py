@@ -10,11 +10,58 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from smallfleet.api.app import create_app
+from smallfleet.config.settings import Settings
 from smallfleet.backends.base import ModelInfo
 from smallfleet.backends.fake import FakeBackend
 from smallfleet.fleet import Fleet
 from smallfleet.sim.serve import free_port, serve_in_thread  # noqa: F401 - re-exported for the tests
 from smallfleet.trace.sqlite import SQLiteTraceStore
+
+
+# Models pulled with `smallfleet models pull` live in the real SMALLFLEET_HOME (read before any test
+# isolates it); `make test` pulls qwen2.5-coder-0.5b-instruct there first.
+MODELS_HOME = Settings.from_env().home
+QWEN_05 = "qwen2.5-coder-0.5b-instruct"
+QWEN_15 = "qwen2.5-coder-1.5b-instruct"
+
+
+def pulled_model(name: str) -> Path | None:
+    from smallfleet.models.store import ModelStore
+
+    installed = ModelStore(MODELS_HOME).get(name)
+    return installed.path if installed is not None and installed.path.is_file() else None
+
+
+def _load_pulled(name: str, required: bool):  # noqa: ANN202 - a LlamaCppBackend
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+
+    path = pulled_model(name)
+    if path is None:
+        message = f"{name} is not installed in {MODELS_HOME}: run `.venv/bin/smallfleet models pull {name}`"
+        if required:
+            pytest.fail(message + " (make test does this before running the tests)")
+        pytest.skip(message)
+    return LlamaCppBackend(name, LlamaCppOptions(path=path, n_ctx=4096))
+
+
+@pytest.fixture(scope="session")
+def qwen05():
+    """The real Qwen2.5-Coder-0.5B-Instruct (pulled by `make test`; missing = a failure, not a skip)."""
+    backend = _load_pulled(QWEN_05, required=True)
+    yield backend
+    import asyncio
+
+    asyncio.run(backend.aclose())
+
+
+@pytest.fixture(scope="session")
+def qwen15():
+    """The real Qwen2.5-Coder-1.5B-Instruct: its tests run when it is pulled, and are skipped otherwise."""
+    backend = _load_pulled(QWEN_15, required=False)
+    yield backend
+    import asyncio
+
+    asyncio.run(backend.aclose())
 
 
 @pytest.fixture(autouse=True)

@@ -53,7 +53,8 @@ def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
         path = ModelStore(Settings.from_env(env).home).path_of(spec.model)
     else:
         path = spec.path or embedded_gguf_path()
-    options = LlamaCppOptions(path=path, n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch)
+    options = LlamaCppOptions(path=path, n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch,
+                              tool_format=spec.tool_format, loop_guard=spec.loop_guard)
     return LlamaCppBackend(spec.id, options, _info(spec, "local", spec.n_ctx, "smallfleet-llamacpp"))
 
 

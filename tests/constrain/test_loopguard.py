@@ -96,3 +96,13 @@ def test_lex_state_honours_escapes() -> None:
     assert lex.in_string
     lex.feed(b'", "b": 1')
     assert not lex.in_string
+
+
+def test_a_long_block_repeated_twice_is_a_loop() -> None:
+    g = guard()
+    block = [0, 1, 5, 1, 5, 1, 0, 2, 5, 1]  # 10 tokens, e.g. one tool call and its separator
+    feed(g, [4] + block * 2)
+    assert g.cycle() == len(block)
+    g2 = guard()
+    feed(g2, [4] + block + block[:-1])
+    assert g2.cycle() is None

@@ -40,7 +40,7 @@ from smallfleet.constrain.loopguard import ExitTokens, LoopGuard
 from smallfleet.constrain.masking import MatcherCache, TokenMasker
 from smallfleet.constrain.prompting import for_local_model
 from smallfleet.constrain.spec import Constraint, JsonObjectConstraint, JsonSchemaConstraint, ToolsConstraint
-from smallfleet.constrain.toolformat import HERMES_FORMAT, SMALLFLEET_FORMAT, ToolAnswer, ToolFormat
+from smallfleet.constrain.toolformat import HERMES_FORMAT, SMALLFLEET_FORMAT, ToolAnswer, ToolFormat, detect_format
 from smallfleet.constrain.vocab import is_special, llguidance_tokenizer
 from smallfleet.backends.threaded import iterate_in_thread
 from smallfleet.errors import BackendError, ConfigError, ContextLengthExceeded
@@ -94,7 +94,7 @@ class LlamaCppBackend(Backend):
         self._n_vocab = self._llm.n_vocab()
         self._n_ctx = self._llm.n_ctx()
         self._pieces: dict[int, bytes] = {}
-        self._loop_guard = options.loop_guard
+        self.loop_guard = options.loop_guard  # public: benchmarks compare with and without it
         self.tool_format = self._pick_tool_format(model_id, template, options.tool_format)
         self._grammars = GrammarCache(fmt=self.tool_format)
         self._matchers: MatcherCache | None = None  # built on the first constrained request (~0.2-1 s)
@@ -109,18 +109,18 @@ class LlamaCppBackend(Backend):
 
     def _single_special(self, text: str) -> bool:
         ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
-        return len(ids) == 1 and is_special(self._lib.llama_token_get_attr(self._vocab, ids[0]), text.encode(),
+        return len(ids) == 1 and is_special(self._lib.llama_vocab_get_attr(self._vocab, ids[0]), text.encode(),
                                             self._lib)
 
     def _pick_tool_format(self, model_id: str, template: str, wanted: str) -> ToolFormat:
-        """Hermes when the template renders tools with `<tool_call>` blocks that are special tokens."""
+        """The model's own tool format, read from its chat template and vocabulary (or as configured)."""
         if wanted == "smallfleet":
             return SMALLFLEET_FORMAT
-        hermes_ok = ("tools" in template and HERMES_FORMAT.open_tag in template
-                     and self._single_special(HERMES_FORMAT.open_tag) and self._single_special(HERMES_FORMAT.close_tag))
-        if wanted == "hermes" and not hermes_ok:
+        tags = (HERMES_FORMAT.open_tag, HERMES_FORMAT.close_tag)
+        found = detect_format(template, {tag for tag in tags if self._single_special(tag)})
+        if wanted == "hermes" and found is not HERMES_FORMAT:
             raise ConfigError(f"model {model_id!r}: its chat template or vocabulary has no <tool_call> tool format")
-        return HERMES_FORMAT if hermes_ok else SMALLFLEET_FORMAT
+        return found
 
     def render(self, messages: tuple[ChatMessage, ...], constraint: Constraint | None = None) -> list[int]:
         """Prompt token ids for `messages` under the model's own chat template (with constraint instructions)."""
@@ -158,7 +158,7 @@ class LlamaCppBackend(Backend):
 
     def _guard(self, constraint: Constraint | None) -> LoopGuard | None:
         """A loop guard for one constrained answer (JSON-aware for JSON and tool calls), if enabled."""
-        if not self._loop_guard or self._exits is None:
+        if not self.loop_guard or self._exits is None:
             return None
         json_like = isinstance(constraint, (JsonSchemaConstraint, JsonObjectConstraint, ToolsConstraint))
         return LoopGuard(self._exits, json=json_like)

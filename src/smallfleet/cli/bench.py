@@ -6,15 +6,36 @@ import json
 
 import typer
 
+from smallfleet.cli.errors import one_line_errors
+from smallfleet.errors import SmallfleetError
+
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
 
-def _embedded():  # noqa: ANN202 - a LlamaCppBackend, imported lazily (loads the native library)
-    """The embedded SmolLM2 backend with room for the suites' longer prompts."""
+MODEL_HELP = "installed model name (smallfleet models), a GGUF path, or smollm2-135m (embedded)"
+
+
+def model_path(model: str):  # noqa: ANN201 - a Path
+    """The GGUF of `model`: the embedded SmolLM2, an installed model's name, or a file path."""
+    from pathlib import Path
+
     from smallfleet.backends.embedded import embedded_gguf_path
+    from smallfleet.config.settings import Settings
+    from smallfleet.models.store import ModelStore
+
+    if model in ("smollm2-135m", "smollm2-135m-instruct"):
+        return embedded_gguf_path()
+    if model.endswith(".gguf") and Path(model).is_file():
+        return Path(model)
+    return ModelStore(Settings.from_env().home).path_of(model)
+
+
+def _local(model: str, loop_guard: bool = True, n_threads: int | None = None):  # noqa: ANN202 - LlamaCppBackend
+    """A local backend with room for the suites' longer prompts."""
     from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
-    return LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=4096))
+    return LlamaCppBackend(model, LlamaCppOptions(path=model_path(model), n_ctx=4096, loop_guard=loop_guard,
+                                                  n_threads=n_threads))
 
 
 def _print(result: dict[str, object], as_json: bool) -> None:
@@ -25,7 +46,9 @@ def _print(result: dict[str, object], as_json: bool) -> None:
 
 
 @bench_app.command("engine")
+@one_line_errors
 def engine(
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     max_tokens: int = typer.Option(96, min=1),
     rounds: int = typer.Option(2, min=1),
     threads: int = typer.Option(None, min=1, help="llama.cpp threads (default: library default)"),
@@ -34,7 +57,8 @@ def engine(
     """Tokens/s of the embedded backend versus raw llama-cpp-python on the same prompts, same run."""
     from smallfleet.evals.engine import run_engine_bench
 
-    _print(run_engine_bench(max_tokens=max_tokens, rounds=rounds, n_threads=threads).as_dict(), as_json)
+    _print(run_engine_bench(max_tokens=max_tokens, rounds=rounds, n_threads=threads,
+                            path=model_path(model), model=model).as_dict(), as_json)
 
 
 @bench_app.command("gateway")
@@ -67,24 +91,41 @@ def constrained(
 
 
 @bench_app.command("schemas")
+@one_line_errors
 def schemas(
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     max_tokens: int = typer.Option(256, min=1),
+    loop_guard: str = typer.Option("on", help="on, off, or both (the suite twice, side by side)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Run the 200+ schema suite on the embedded model; every output is validated with jsonschema."""
-    from smallfleet.evals.schema_run import run_suite, summarise
+    """Run the 200+ schema suite on a local model; every output is validated with jsonschema."""
+    from smallfleet.evals.schema_run import compare, run_suite, summarise
     from smallfleet.evals.schema_suite import ALL_CASES
 
-    _print(summarise(run_suite(_embedded(), ALL_CASES, max_tokens=max_tokens)), as_json)
+    if loop_guard not in ("on", "off", "both"):
+        raise SmallfleetError(f"--loop-guard must be on, off or both, not {loop_guard!r}")
+    backend = _local(model, loop_guard=loop_guard != "off")
+    if loop_guard != "both":
+        _print({"model": model, "loop_guard": loop_guard, **summarise(run_suite(backend, ALL_CASES, max_tokens))},
+               as_json)
+        return
+    backend.loop_guard = False
+    off = run_suite(backend, ALL_CASES, max_tokens)
+    backend.loop_guard = True
+    _print({"model": model, **compare(off, run_suite(backend, ALL_CASES, max_tokens))}, as_json)
 
 
 @bench_app.command("tools")
+@one_line_errors
 def tools(
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help=MODEL_HELP),
     max_tokens: int = typer.Option(160, min=1),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Run the 60-case tool-calling suite on the embedded model; accuracy per category and mode."""
+    """Run the 60-case tool-calling suite on a local model; accuracy per category and mode."""
     from smallfleet.evals.tool_run import run_tool_suite, summarise_tools
     from smallfleet.evals.tool_suite import ALL_TOOL_CASES
 
-    _print(summarise_tools(run_tool_suite(_embedded(), ALL_TOOL_CASES, max_tokens=max_tokens)), as_json)
+    backend = _local(model)
+    result = summarise_tools(run_tool_suite(backend, ALL_TOOL_CASES, max_tokens=max_tokens))
+    _print({"model": model, "tool_format": backend.tool_format.name, **result}, as_json)

@@ -56,6 +56,9 @@ class LlamaCppModel(_ModelBase):
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = Field(None, ge=1)
     n_batch: int = Field(512, ge=1)
+    tool_format: Literal["auto", "hermes", "smallfleet"] = Field(
+        "auto", description="how the model writes tool calls; auto = from its chat template and vocabulary")
+    loop_guard: bool = Field(True, description="steer constrained answers out of repeating cycles")
 
     @model_validator(mode="after")
     def _path_or_model(self) -> LlamaCppModel:

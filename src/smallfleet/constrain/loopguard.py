@@ -2,12 +2,12 @@
 
 A grammar that admits an unbounded string, array or recursive object also admits a small model
 repeating itself until `max_tokens` (`"tags": ["a", "a", "a", ...`, an email of digits, a tree
-nested without end). None of the constrained-decoding engines guard against it: the answer is
-valid at every step, just never finished.
+nested without end, the same tool call over and over). None of the constrained-decoding engines
+guard against it: the answer is valid at every step, just never finished.
 
 `LoopGuard` watches the tokens of one answer (sampled and forced alike). When the tail of the
-answer is one block of tokens repeated (`period` tokens, seen `repeats` times, at least
-`min_span` tokens in all), it steers the next sampled token out of the cycle where the grammar
+answer is one block of tokens repeated (a block shorter than 8 tokens seen 3 times, a longer one
+seen twice in a row, at least 12 tokens in all; blocks up to 64 tokens), it steers the next sampled token out of the cycle where the grammar
 leaves a way out:
 1. if a JSON string is open, the tokens that close it (a `"` first);
 2. otherwise the tokens that close the innermost array or object (`]` or `}` first), or end the
@@ -77,8 +77,9 @@ class LoopGuard:
 
     exits: ExitTokens
     json: bool = True  # the answer is JSON (string/container awareness); False: only ban the continuation
-    max_period: int = 24
-    repeats: int = 3
+    max_period: int = 64
+    repeats: int = 3  # for short blocks; a block of `long_block` tokens or more needs only two
+    long_block: int = 8
     min_span: int = 12
     tokens: list[int] = field(default_factory=list)
     steered: int = 0  # how many times it stepped in (reported in timings/traces)
@@ -97,10 +98,10 @@ class LoopGuard:
         if n < self.min_span or n < self._quiet_until:
             return None
         last = toks[-1]
-        for period in range(1, min(self.max_period, n // self.repeats) + 1):
+        for period in range(1, min(self.max_period, n // 2) + 1):
             if toks[-1 - period] != last:
                 continue
-            span = max(self.repeats * period, self.min_span)
+            span = max((2 if period >= self.long_block else self.repeats) * period, self.min_span)
             if span > n:
                 continue
             window = toks[n - span:]

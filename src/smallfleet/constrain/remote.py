@@ -84,7 +84,8 @@ def openai_fields(constraint: Constraint | None, model_id: str, api: str = "open
         return {"response_format": {"type": "json_object"}}
     if isinstance(constraint, ToolsConstraint):
         tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                    "parameters": t.parameters}} for t in constraint.tools]
+                                                    "parameters": constraint.arguments_schema(t)}}
+                 for t in constraint.tools]
         choice: Any = constraint.mode
         if constraint.mode == "required" and len(constraint.tools) == 1:
             choice = {"type": "function", "function": {"name": constraint.tools[0].name}}

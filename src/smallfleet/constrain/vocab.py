@@ -64,7 +64,7 @@ def token_table(vocab: Any, lib: Any) -> tuple[list[bytes], list[int]]:
         if n < 0:
             raise ValueError(f"token {token} does not fit a {size}-byte buffer")
         piece = bytes(buffer[:n])
-        if is_special(lib.llama_token_get_attr(vocab, token), piece, lib):
+        if is_special(lib.llama_vocab_get_attr(vocab, token), piece, lib):
             special.append(token)
             piece = b"\xff" + piece
         tokens.append(piece)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from smallfleet.backends.base import ChatMessage, SamplingParams
 from smallfleet.backends.embedded import embedded_gguf_path
@@ -69,9 +70,10 @@ class EngineBench:
 
 
 def run_engine_bench(max_tokens: int = 96, rounds: int = 2, n_threads: int | None = None,
-                     prompts: tuple[str, ...] = PROMPTS) -> EngineBench:
-    backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=2048,
-                                                              n_threads=n_threads))
+                     prompts: tuple[str, ...] = PROMPTS, path: Path | None = None,
+                     model: str = "smollm2-135m") -> EngineBench:
+    backend = LlamaCppBackend(model, LlamaCppOptions(path=path or embedded_gguf_path(), n_ctx=2048,
+                                                     n_threads=n_threads))
     llm = backend.llama
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 

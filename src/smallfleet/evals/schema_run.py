@@ -32,6 +32,7 @@ class CaseResult:
     tokens: int
     seconds: float
     output: str
+    steered: bool = False  # the loop guard stepped in
 
 
 async def run_case(backend: Backend, case: SchemaCase, max_tokens: int) -> CaseResult:
@@ -49,13 +50,13 @@ async def run_case(backend: Backend, case: SchemaCase, max_tokens: int) -> CaseR
         outcome = settle(constraint, gen.text, gen.finish_reason)
         status = "cut" if not outcome.valid else "invalid"  # a cut answer must never pass as valid
         return CaseResult(case.name, case.expect, status, outcome.problem or "", gen.completion_tokens, elapsed,
-                          gen.text)
+                          gen.text, gen.loop_steers > 0)
     try:
         problem = schema_problem(json.loads(gen.text), case.schema)
     except ValueError as exc:
         problem = f"not JSON: {exc}"
     return CaseResult(case.name, case.expect, "valid" if problem is None else "invalid", problem or "",
-                      gen.completion_tokens, elapsed, gen.text)
+                      gen.completion_tokens, elapsed, gen.text, gen.loop_steers > 0)
 
 
 def run_suite(backend: Backend, cases: list[SchemaCase], max_tokens: int = 256) -> list[CaseResult]:
@@ -80,6 +81,15 @@ def summarise(results: list[CaseResult]) -> dict[str, object]:
         "expected_refusals": {"refused": count(ref, "refused"), "not_refused": len(ref) - count(ref, "refused")},
         "validity_of_complete_outputs": round(count(gen, "valid") / complete, 4) if complete else None,
         "completion_rate": round(complete / len(gen), 4) if gen else None,
+        "steered_by_loop_guard": {s: sum(r.steered and r.status == s for r in gen) for s in ("valid", "invalid", "cut")},
         "tokens": sum(r.tokens for r in results),
         "seconds": round(sum(r.seconds for r in results), 1),
     }
+
+
+def compare(off: list[CaseResult], on: list[CaseResult]) -> dict[str, object]:
+    """The suite without and with the loop guard, side by side: counts and every case whose status changed."""
+    changed = [{"case": a.case, "without": a.status, "with": b.status, "tokens": [a.tokens, b.tokens],
+                "output_with": b.output[:160]}
+               for a, b in zip(off, on, strict=True) if a.status != b.status]
+    return {"without_loop_guard": summarise(off), "with_loop_guard": summarise(on), "changed": changed}

@@ -262,7 +262,7 @@ class Router:
         outcome = contract.check(gen)
         agreement = await self._agreement(contract, rung, entry, messages, outcome) if rung.samples > 1 else None
         signals = signals_of(gen, outcome.valid, agreement)
-        attempt.signals, attempt.output = signals.as_dict(), gen.text
+        attempt.signals, attempt.output = signals.as_dict(), answer_text(gen, outcome)
         if not outcome.valid:
             attempt.signals["problem"] = outcome.problem
         return attempt, gen, outcome, signals
@@ -325,6 +325,25 @@ class Router:
         attempt.cost = (gen.prompt_tokens * info.price_per_1k_input + gen.completion_tokens * info.price_per_1k_output) / 1000
         name = contract.spec.name
         self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + attempt.cost
+
+
+def answer_text(gen: Generation, outcome: Outcome) -> str:
+    """What an attempt answered, comparable across rungs: the text, or the calls as a JSON list.
+
+    Local models write calls in their own formats and remote servers return them as fields, so calls
+    are recorded in one form (`[{"name": ..., "arguments": {...}}]`) for calibration and reports.
+    """
+    if not outcome.tool_calls:
+        return gen.text
+    return json.dumps([{"name": c.name, "arguments": _arguments(c.arguments)} for c in outcome.tool_calls],
+                      ensure_ascii=False)
+
+
+def _arguments(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _canonical(outcome: Outcome) -> str:
