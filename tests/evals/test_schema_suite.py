@@ -43,3 +43,11 @@ def test_most_answers_complete_within_the_token_limit(results) -> None:
     summary = summarise(results)
     assert summary["validity_of_complete_outputs"] == 1.0
     assert summary["completion_rate"] >= 0.8, summary  # measured 0.896; guards prompt/decoding regressions
+
+
+def test_a_slice_of_the_suite_on_the_qwen_rung(qwen05) -> None:
+    """Constrained decoding on Qwen's 150k vocabulary too: every 6th case (realistic, edge, families, refused)."""
+    results = run_suite(qwen05, ALL_CASES[::6], max_tokens=256)
+    assert [(r.case, r.detail) for r in results if r.status in ("invalid", "error")] == []
+    assert all(r.status == "refused" for r in results if r.expect == "refused")
+    assert summarise(results)["validity_of_complete_outputs"] == 1.0

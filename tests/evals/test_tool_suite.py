@@ -36,3 +36,14 @@ def test_every_call_the_real_model_makes_is_valid(embedded) -> None:
     summary = summarise_tools(results)
     assert summary["invalid_calls"] == 0
     assert all(r.calls for r in results if r.finish_reason == "stop")  # required: a call, always
+
+
+def test_the_qwen_rung_calls_tools_in_auto_mode(qwen05) -> None:
+    """Auto mode on the 0.5B rung: it decides to call when a tool fits (0% on the 135M model), never invalidly."""
+    cases = [c for c in ALL_TOOL_CASES if c.category in ("single", "irrelevant")][::3]
+    results = run_tool_suite(qwen05, cases, max_tokens=96, modes=("auto",))
+    summary = summarise_tools(results)
+    assert summary["invalid_calls"] == 0
+    called = [r for r in results if r.category == "single" and r.calls]
+    assert len(called) >= 3, summary  # it does call tools in auto mode
+    assert summary["auto"]["single"]["right_tools"] >= 0.6, summary
