@@ -110,3 +110,57 @@ def test_plain_text_tokenizer_spells_special_tokens_as_text() -> None:
                              eos_token_id=2, special_token_ids=[3])
     assert tok(b"<tool_call>x") == [0, 1, 2]
     assert tok(b"x") == [2]
+
+
+def test_a_closing_tag_inside_an_argument_does_not_cut_the_call() -> None:
+    text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "a</tool_call>b"}}\n</tool_call>'
+    assert HERMES_FORMAT.parse(text) == [("get_weather", {"city": "a</tool_call>b"})]
+    assert HERMES_FORMAT.parse('<tool_call>\n{"name": "x", "arguments": {}}\n</tool_call> trailing') == []
+
+
+def test_streamed_text_that_looked_like_a_call_is_never_lost() -> None:
+    answer = ToolAnswer(HERMES_FORMAT, "auto")
+    assert answer.push(Delta("\n[1]")) == [] and answer.push(Delta(" see docs")) == []
+    held, calls = answer.finish("\n[1] see docs")
+    assert "".join(d.text for d in held) == "\n[1] see docs" and calls == ()
+
+
+def test_text_answers_cannot_start_with_whitespace_or_a_call_opener() -> None:
+    for fmt, opener in ((HERMES_FORMAT, "TEXT: /[^\\s\\[{`]"), (SMALLFLEET_FORMAT, "TEXT: /[^\\s<]")):
+        assert opener in fmt.grammar(ToolsConstraint((WEATHER,), "auto"))
+
+
+def test_a_bare_call_is_a_list_with_parallel_calls_and_an_object_without() -> None:
+    def bare(parallel: bool) -> str:
+        grammar = HERMES_FORMAT.grammar(ToolsConstraint((WEATHER,), "auto", parallel=parallel))
+        return next(line for line in grammar.splitlines() if line.startswith("bare:"))
+
+    assert bare(True).startswith('bare: %json {"x-guidance"') and '"type":"array"' in bare(True)
+    assert '"type":"array"' not in bare(False) and '"const":"get_weather"' in bare(False)
+
+
+def test_tool_parameters_with_refs_compile_and_validate() -> None:
+    """Pydantic-generated parameters put nested models in $defs; they must resolve inside the calls."""
+    params = {"type": "object", "properties": {"where": {"$ref": "#/$defs/Loc"}}, "required": ["where"],
+              "$defs": {"Loc": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    tool = ToolSpec("find", "", params)
+    for mode in ("auto", "required"):
+        constraint = ToolsConstraint((tool, WEATHER), mode)  # type: ignore[arg-type]
+        for fmt in (SMALLFLEET_FORMAT, HERMES_FORMAT):
+            is_error, messages = LLMatcher.validate_grammar_with_warnings(fmt.grammar(constraint))
+            assert not is_error, (fmt.name, mode, messages)
+    from smallfleet.backends.base import ToolCall
+    from smallfleet.constrain.outcome import settle
+
+    ok = settle(ToolsConstraint((tool,)), "", "stop", (ToolCall("c", "find", '{"where": {"city": "Oslo"}}'),))
+    assert ok.valid
+
+
+def test_composed_parameters_are_not_closed() -> None:
+    from smallfleet.constrain.schema_policy import closed_arguments
+
+    schema = {"type": "object", "properties": {"x": {"allOf": [{"$ref": "#/$defs/Base"},
+                                                               {"properties": {"b": {}}}]}},
+              "$defs": {"Base": {"type": "object", "properties": {"a": {}}}},
+              "anyOf": [{"properties": {"c": {}}}]}
+    assert closed_arguments(schema) == schema  # nothing here may be closed without rejecting valid input

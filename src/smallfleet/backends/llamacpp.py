@@ -108,9 +108,12 @@ class LlamaCppBackend(Backend):
         return self._llm
 
     def _single_special(self, text: str) -> bool:
+        """`text` is one user-defined special token (rendered as its text, unlike control tokens)."""
         ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
-        return len(ids) == 1 and is_special(self._lib.llama_vocab_get_attr(self._vocab, ids[0]), text.encode(),
-                                            self._lib)
+        if len(ids) != 1:
+            return False
+        attr = self._lib.llama_vocab_get_attr(self._vocab, ids[0])
+        return bool(attr & self._lib.LLAMA_TOKEN_ATTR_USER_DEFINED) and is_special(attr, text.encode(), self._lib)
 
     def _pick_tool_format(self, model_id: str, template: str, wanted: str) -> ToolFormat:
         """The model's own tool format, read from its chat template and vocabulary (or as configured)."""

@@ -6,8 +6,9 @@ nested without end, the same tool call over and over). None of the constrained-d
 guard against it: the answer is valid at every step, just never finished.
 
 `LoopGuard` watches the tokens of one answer (sampled and forced alike). When the tail of the
-answer is one block of tokens repeated (a block shorter than 8 tokens seen 3 times, a longer one
-seen twice in a row, at least 12 tokens in all; blocks up to 64 tokens), it steers the next sampled token out of the cycle where the grammar
+answer is one block of tokens repeated so that the next token would complete the loop (a block
+shorter than 8 tokens repeated over at least 32 tokens and 6 times, so `1000000000000` and
+`[0, 0, 0, 0]` are left alone; a block of 8 to 64 tokens, such as a whole tool call, twice), it steers the next sampled token out of the cycle where the grammar
 leaves a way out:
 1. if a JSON string is open, the tokens that close it (a `"` first);
 2. otherwise the tokens that close the innermost array or object (`]` or `}` first), or end the
@@ -71,6 +72,11 @@ class JsonLexState:
                 self.in_string = True
 
 
+def _periodic_below(window: list[int], limit: int) -> bool:
+    """Whether `window` is a repetition of a block shorter than `limit` tokens."""
+    return any(all(window[i] == window[i + q] for i in range(len(window) - q)) for q in range(1, limit))
+
+
 @dataclass
 class LoopGuard:
     """One answer's loop detector and steerer."""
@@ -78,11 +84,12 @@ class LoopGuard:
     exits: ExitTokens
     json: bool = True  # the answer is JSON (string/container awareness); False: only ban the continuation
     max_period: int = 64
-    repeats: int = 3  # for short blocks; a block of `long_block` tokens or more needs only two
-    long_block: int = 8
-    min_span: int = 12
+    short_span: int = 32  # a block shorter than `long_block` must repeat over this many tokens (and 6 times)
+    short_repeats: int = 6
+    long_block: int = 8  # a block this long or longer is a loop once it comes twice in a row
+    long_span: int = 16
     tokens: list[int] = field(default_factory=list)
-    steered: int = 0  # how many times it stepped in (reported in timings/traces)
+    steered: int = 0  # how many times it stepped in (reported in the Generation)
     _lex: JsonLexState = field(default_factory=JsonLexState)
     _quiet_until: int = 0  # no detection before this many tokens (after a steer)
 
@@ -91,22 +98,31 @@ class LoopGuard:
         self.tokens.append(token)
         self._lex.feed(piece)
 
+    def _span(self, period: int) -> int:
+        if period >= self.long_block:
+            return max(2 * period, self.long_span)
+        return max(self.short_repeats * period, self.short_span)
+
     def cycle(self) -> int | None:
-        """The period of the cycle the answer ends in, or None."""
+        """The period of the cycle the *next* token would complete, or None.
+
+        Looking one token ahead means the guard steers at the decision point: after the second copy
+        of a repeated tool call it stops before a third one starts, instead of inside it.
+        """
         toks = self.tokens
         n = len(toks)
-        if n < self.min_span or n < self._quiet_until:
+        if n < self._quiet_until:
             return None
-        last = toks[-1]
-        for period in range(1, min(self.max_period, n // 2) + 1):
-            if toks[-1 - period] != last:
-                continue
-            span = max((2 if period >= self.long_block else self.repeats) * period, self.min_span)
-            if span > n:
-                continue
+        for period in range(1, min(self.max_period, n) + 1):
+            span = self._span(period) - 1  # tokens already there; the continuation would make `span + 1`
+            if span > n or span <= period or toks[-1] != toks[-1 - period]:
+                continue  # (the last check is the window's final comparison, done first because it is cheap)
             window = toks[n - span:]
-            if all(window[i] == window[i + period] for i in range(span - period)):
-                return period
+            if not all(window[i] == window[i + period] for i in range(span - period)):
+                continue
+            if period >= self.long_block and _periodic_below(window, self.long_block):
+                continue  # a run of a short block, judged by the short-block rule
+            return period
         return None
 
     def steer(self, logits: np.ndarray) -> bool:
@@ -115,7 +131,7 @@ class LoopGuard:
         if period is None:
             return False
         allowed = np.isfinite(logits)
-        continuation = self.tokens[-period]
+        continuation = self.tokens[-period]  # what would extend the cycle
         keep: np.ndarray | None = None
         if self.json:
             preferred = self.exits.close_string if self._lex.in_string else self.exits.close_container
@@ -130,5 +146,5 @@ class LoopGuard:
             keep = others
         np.copyto(logits, NEG_INF, where=~keep)
         self.steered += 1
-        self._quiet_until = len(self.tokens) + self.min_span
+        self._quiet_until = len(self.tokens) + self.long_span
         return True

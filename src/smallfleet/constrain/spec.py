@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from smallfleet.constrain.schema_policy import bounded_formats, closed_arguments
+from smallfleet.constrain.schema_policy import bounded_formats, closed_arguments, hoist_definitions
 
 # Bounded whitespace: exactly ", " between items and ": " after keys, nothing else, so a small model
 # cannot loop on spaces or newlines until the token limit.
@@ -168,20 +168,22 @@ class ToolsConstraint:
         return closed_arguments(tool.parameters)
 
     def calls_schema(self) -> dict[str, Any]:
-        """A JSON list of `{"name", "arguments"}` calls, as enforced during generation."""
-        items = [
-            {
-                "type": "object",
-                "properties": {"name": {"const": t.name}, "arguments": bounded_formats(self.arguments_schema(t))},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-            for t in self.tools
-        ]
+        """A JSON list of `{"name", "arguments"}` calls, as enforced during generation.
+
+        Each tool's `$defs` move to the root (renamed per tool) so that its `$ref`s still resolve.
+        """
+        items, defs = [], {}
+        for i, t in enumerate(self.tools):
+            arguments, hoisted = hoist_definitions(bounded_formats(self.arguments_schema(t)), f"tool{i}_")
+            defs.update(hoisted)
+            items.append({"type": "object", "properties": {"name": {"const": t.name}, "arguments": arguments},
+                          "required": ["name", "arguments"], "additionalProperties": False})
         schema: dict[str, Any] = {"type": "array", "items": items[0] if len(items) == 1 else {"anyOf": items},
                                   "minItems": 1}
         if not self.parallel:
             schema["maxItems"] = 1
+        if defs:
+            schema["$defs"] = defs
         return schema
 
     def grammar(self) -> str:

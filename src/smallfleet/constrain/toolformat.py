@@ -8,7 +8,7 @@ A model calls tools best in the format it was trained on. Two formats:
   (referenced by name in the grammar). In `auto` mode the grammar lets the model start either a text
   answer, a `<tool_call>` block, or a bare or ```json-fenced JSON call (what Qwen2.5-Coder writes by
   habit), and every kind of call comes back as OpenAI `tool_calls`; a text answer therefore cannot
-  start with `[`, `{` or a backtick.
+  start with whitespace, `[`, `{` or a backtick.
 - `MarkerFormat` (smallfleet's own, for templates without tool support such as SmolLM2's): the tool
   list is described in the system message and calls are `<tool_call>[{"name": ..., "arguments":
   {...}}]` as plain text.
@@ -23,7 +23,6 @@ use it, so every backend returns calls in `Generation.tool_calls`.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,7 +82,7 @@ class MarkerFormat:
         if constraint.mode == "required":
             return f'start: "{self.marker}" calls\ncalls: %json {calls}\n'
         # auto: free text that does not start with "<", or the marker and the calls.
-        return f'start: TEXT | "{self.marker}" calls\nTEXT: /[^<][\\s\\S]*/\ncalls: %json {calls}\n'
+        return f'start: TEXT | "{self.marker}" calls\nTEXT: /[^\\s<][\\s\\S]*/\ncalls: %json {calls}\n'
 
     def instructions(self, constraint: ToolsConstraint) -> str | None:
         lines = ["You can call these functions:"]
@@ -126,19 +125,23 @@ class HermesFormat:
     call_prefixes: tuple[str, ...] = ("<tool_call>", "[", "{", "```")
     fence: str = "```json\n"
 
-    _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
-
     def grammar(self, constraint: ToolsConstraint) -> str:
-        item = constraint.calls_schema()["items"]
-        body = compact(with_style(item))
+        listed = dict(constraint.calls_schema())
+        defs = {"$defs": listed.pop("$defs")} if "$defs" in listed else {}  # tools' definitions, at each root
+        item = listed["items"]
+        body = compact(with_style({**item, **defs}))
         block = f'call: {self.open_tag} "\\n" body "\\n" {self.close_tag}\nbody: %json {body}\n'
         calls = 'calls: call ("\\n" call)*\n' if constraint.parallel else "calls: call\n"
         if constraint.mode == "required":
             return "start: calls\n" + calls + block
-        bare = compact(with_style(constraint.calls_schema() if constraint.parallel else item))
+        # A bare call is a list of calls when parallel calls are allowed (one object otherwise). Measured on
+        # Qwen2.5-Coder-0.5B, auto mode, 60 cases: also allowing a lone object when parallel makes it call
+        # more and stop after one call (single 1.0, choose 0.73, parallel 0.0, irrelevant 0.67) against
+        # lists only (0.87, 0.73, 0.33, 0.80).
+        bare = compact(with_style({**listed, **defs} if constraint.parallel else {**item, **defs}))
         return ("start: TEXT | calls | bare | fenced\n" + calls + block
                 + f"bare: %json {bare}\n" + 'fenced: "```json\\n" bare "\\n```"\n'
-                + "TEXT: /[^\\[{`][\\s\\S]*/\n")
+                + "TEXT: /[^\\s\\[{`][\\s\\S]*/\n")
 
     def instructions(self, constraint: ToolsConstraint) -> str | None:
         if constraint.mode == "required":
@@ -156,14 +159,7 @@ class HermesFormat:
     def parse(self, text: str) -> list[Call] | None:
         stripped = text.strip()
         if stripped.startswith(self.open_tag):
-            calls: list[Call] = []
-            for block in self._BLOCK.findall(stripped):
-                try:
-                    found = _items(json.loads(block))
-                except ValueError:
-                    return []
-                calls += found or []
-            return calls
+            return self._tagged(stripped)
         if stripped.startswith(self.fence):
             stripped = stripped[len(self.fence):].removesuffix("```")
         if stripped[:1] in ("[", "{"):
@@ -172,6 +168,27 @@ class HermesFormat:
             except ValueError:
                 return []
         return None
+
+    def _tagged(self, text: str) -> list[Call]:
+        """`<tool_call>` JSON `</tool_call>` blocks, read with a JSON decoder (a closing tag may sit in a string)."""
+        decoder = json.JSONDecoder()
+        calls: list[Call] = []
+        rest = text
+        while rest:
+            if not rest.startswith(self.open_tag):
+                return []
+            start = len(rest) - len(rest[len(self.open_tag):].lstrip())  # the JSON after the tag and spaces
+            try:
+                value, end = decoder.raw_decode(rest, start)
+            except ValueError:
+                return []
+            found = _items(value)
+            after = rest[end:].lstrip()
+            if not found or not after.startswith(self.close_tag):
+                return []
+            calls += found
+            rest = after[len(self.close_tag):].lstrip()
+        return calls
 
 
 SMALLFLEET_FORMAT = MarkerFormat()
@@ -209,6 +226,7 @@ class ToolAnswer:
         if self._state == "text":
             return [delta]
         if self._state == "calls":
+            self._held.append(delta)
             return []
         self._held.append(delta)
         seen = "".join(d.text for d in self._held).lstrip()
@@ -222,9 +240,13 @@ class ToolAnswer:
         return held
 
     def finish(self, text: str) -> tuple[list[Delta], tuple[ToolCall, ...]]:
-        """Held deltas still to stream (a short text answer), and the calls `text` makes."""
+        """Held deltas still to stream (an answer that turned out not to be a call), and the calls `text` makes.
+
+        Everything held is released when no call parses, so a streamed answer never loses text that a
+        non-streamed one would show (the caller's check then reports a call that is not well-formed).
+        """
         calls = self._fmt.parse(text) or []
-        held, self._held = ([], []) if calls or self._state == "calls" else (self._held, [])
+        held, self._held = ([], []) if calls else (self._held, [])
         return held, tuple(ToolCall(new_call_id(), name, json.dumps(args, ensure_ascii=False))
                            for name, args in calls)
 
