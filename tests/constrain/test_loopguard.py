@@ -111,3 +111,23 @@ def test_lex_state_honours_escapes() -> None:
     assert lex.in_string
     lex.feed(b'", "b": 1')
     assert not lex.in_string
+
+
+def test_a_number_that_repeats_past_float_precision_is_ended() -> None:
+    pieces = [b"0", b".", b"9", b"}", b" "]
+    g = LoopGuard(ExitTokens.from_pieces(pieces, set()))
+    for i in [0, 1] + [2] * 14:
+        g.observe(i, pieces[i])
+    assert g._lex.in_number and g.cycle() is None  # 0.99999999999999 (14 nines) is a fine number
+    g.observe(2, pieces[2])
+    assert g.cycle() == 1  # the 16th nine would go past float64 (0.9999999999999999 9... parses as 1.0)
+    logits = np.zeros(len(pieces), dtype=np.float32)
+    assert g.steer(logits) and set(np.flatnonzero(np.isfinite(logits))) == {3}
+
+
+def test_lex_state_tracks_numbers() -> None:
+    lex = JsonLexState()
+    lex.feed(b'{"a": -12.5e3')
+    assert lex.in_number and not lex.in_string
+    lex.feed(b', "b": "12')
+    assert lex.in_string and not lex.in_number

@@ -7,8 +7,9 @@ guard against it: the answer is valid at every step, just never finished.
 
 `LoopGuard` watches the tokens of one answer (sampled and forced alike). When the tail of the
 answer is one block of tokens repeated so that the next token would complete the loop (a block
-shorter than 8 tokens repeated over at least 32 tokens and 6 times, so `1000000000000` and
-`[0, 0, 0, 0]` are left alone; a block of 8 to 64 tokens, such as a whole tool call, twice), it steers the next sampled token out of the cycle where the grammar
+shorter than 8 tokens repeated over at least 32 tokens and 6 times, so `[0, 0, 0, 0]` is left
+alone; inside a JSON number, digits repeating over 16 tokens, past float64's precision, so
+`1000000000000` is left alone; a block of 8 to 64 tokens, such as a whole tool call, twice), it steers the next sampled token out of the cycle where the grammar
 leaves a way out:
 1. if a JSON string is open, the tokens that close it (a `"` first);
 2. otherwise the tokens that close the innermost array or object (`]` or `}` first), or end the
@@ -52,11 +53,16 @@ class ExitTokens:
         return cls(close_string, close_container)
 
 
+_NUMBER_START = frozenset(b"-0123456789")
+_NUMBER_BODY = frozenset(b"0123456789.eE+-")
+
+
 @dataclass
 class JsonLexState:
-    """Whether the JSON text generated so far is inside a string (escapes honoured)."""
+    """Whether the JSON text generated so far is inside a string or a number (escapes honoured)."""
 
     in_string: bool = False
+    in_number: bool = False
     _escaped: bool = False
 
     def feed(self, data: bytes) -> None:
@@ -69,7 +75,9 @@ class JsonLexState:
                 elif byte == 0x22:  # quote
                     self.in_string = False
             elif byte == 0x22:
-                self.in_string = True
+                self.in_string, self.in_number = True, False
+            else:
+                self.in_number = byte in (_NUMBER_BODY if self.in_number else _NUMBER_START)
 
 
 def _periodic_below(window: list[int], limit: int) -> bool:
@@ -88,6 +96,7 @@ class LoopGuard:
     short_repeats: int = 6
     long_block: int = 8  # a block this long or longer is a loop once it comes twice in a row
     long_span: int = 16
+    number_span: int = 16  # digits repeating inside a number: float64 holds ~16 significant digits
     tokens: list[int] = field(default_factory=list)
     steered: int = 0  # how many times it stepped in (reported in the Generation)
     _lex: JsonLexState = field(default_factory=JsonLexState)
@@ -101,6 +110,10 @@ class LoopGuard:
     def _span(self, period: int) -> int:
         if period >= self.long_block:
             return max(2 * period, self.long_span)
+        if self.json and self._lex.in_number:
+            # 0.99999... past ~16 digits is beyond float64 (it would even parse as 1.0 and break an
+            # exclusiveMaximum of 1); a number repeating that long is a loop.
+            return max(2 * period, self.number_span)
         return max(self.short_repeats * period, self.short_span)
 
     def cycle(self) -> int | None:
@@ -115,8 +128,9 @@ class LoopGuard:
             return None
         for period in range(1, min(self.max_period, n) + 1):
             span = self._span(period) - 1  # tokens already there; the continuation would make `span + 1`
-            if span > n or span <= period or toks[-1] != toks[-1 - period]:
-                continue  # (the last check is the window's final comparison, done first because it is cheap)
+            if span > n or span <= period + 2 or toks[-1] != toks[-1 - period] or toks[-2] != toks[-2 - period] \
+                    or toks[-3] != toks[-3 - period]:
+                continue  # (the window's last comparisons, done first because they are cheap)
             window = toks[n - span:]
             if not all(window[i] == window[i + period] for i in range(span - period)):
                 continue
