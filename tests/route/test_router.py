@@ -208,3 +208,26 @@ def test_no_rung_can_answer(small, big) -> None:
     big.enqueue([FakeReply("", error=BackendError("down")), FakeReply("", error=BackendError("down"))])
     result = run(router(small, big))
     assert result.outcome is None and result.rung is None
+
+
+def test_a_rung_calibrated_to_escalate_is_skipped_but_kept_as_fallback(small, big) -> None:
+    import math
+
+    from smallfleet.contracts.spec import AcceptRule
+
+    c = Contract.load(spec(), {0: AcceptRule(min_mean_logprob=math.inf)})  # calibration: never accept rung 0
+    r = Router(Fleet.of_backends([small, big]), {"triage": c})
+    big.enqueue([GOOD])
+    result = run(r)
+    assert result.model == "big" and small.history == []  # not run: it could not be accepted anyway
+    assert result.escalation_reason == "calibrated_escalate"
+    assert [(a.rung, a.status) for a in result.attempts] == [(1, "accepted")]
+    big.enqueue([FakeReply("", error=BackendUnavailable("down")), FakeReply("", error=BackendUnavailable("down"))])
+    small.enqueue([FakeReply(GOOD, logprob=-0.1)])
+    fallback = run(r)
+    assert fallback.model == "small" and fallback.outcome.content == GOOD  # nothing above answered
+    assert "kept rung 0" in fallback.escalation_reason
+    small.enqueue([GOOD])
+    big.enqueue([GOOD])
+    shadowed = run(r, shadow=True)  # calibration data still collects rung 0's answers
+    assert any(a.rung == 0 and a.status != "skipped" for a in shadowed.attempts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -90,6 +91,12 @@ class Contract:
             if problem:
                 return Outcome(outcome.content, outcome.tool_calls, valid=False, problem=f"{path}: {problem}")
         return outcome
+
+
+def never_accepts(rule: AcceptRule) -> bool:
+    """The rule can accept no answer (calibration installs this when no threshold holds the target)."""
+    return any(v is not None and v == math.inf for v in (rule.min_mean_logprob, rule.min_token_logprob,
+                                                         rule.min_margin, rule.min_agreement))
 
 
 def _import_validator(contract: str, path: str) -> Validator:
@@ -191,6 +198,7 @@ class Router:
                 attempts.append(Attempt(0, spec.ladder[0].model, "skipped", "predicted_hard"))
                 first_reason, start = "predicted_hard", 1
         chosen: tuple[int, Generation, Outcome, Signals] | None = None
+        deferred: list[int] = []  # rungs whose rule never accepts: only a fallback if nothing above answers
         for i in range(start, len(spec.ladder)):
             rung = spec.ladder[i]
             entry = self.fleet.resolve(rung.model)
@@ -198,6 +206,10 @@ class Router:
             if blocked:
                 attempts.append(Attempt(i, rung.model, "skipped", blocked, location=entry.info.location))
                 first_reason = first_reason or blocked
+                continue
+            if not shadow and i < len(spec.ladder) - 1 and never_accepts(contract.rules[i]):
+                deferred.append(i)  # calibration found no threshold that holds the target here
+                first_reason = first_reason or "calibrated_escalate"
                 continue
             result = await self._attempt(contract, i, rung, entry, messages)
             attempts.append(result[0])
@@ -215,6 +227,15 @@ class Router:
             first_reason = first_reason or reason
             if outcome.valid and best is None:
                 best = (i, gen, outcome, signals)
+        for i in deferred if chosen is None and best is None else []:
+            rung = spec.ladder[i]
+            result = await self._attempt(contract, i, rung, self.fleet.resolve(rung.model), messages)
+            attempts.append(result[0])
+            if result[1] is not None:
+                result[0].status, result[0].reason = "rejected", "calibrated_escalate"
+                if result[2] is not None and result[2].valid:
+                    best = (i, result[1], result[2], result[3])  # type: ignore[assignment]
+                    break
         if chosen is None and best is not None:
             chosen = best  # nothing better could run: the best valid answer, flagged by escalation_reason
             first_reason = f"{first_reason}; kept rung {best[0]}: no higher rung could answer"
