@@ -187,16 +187,11 @@ def demo_ladder(ids: str) -> list[Any]:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated or "teacher" in names:
         raise SmallfleetError(f"--ladder: model ids must be unique and not 'teacher': {', '.join(repeated or names)}")
-    models = []
-    for name in names:
-        if name == DEFAULT_MODEL_ID:
-            models.append(LlamaCppModel(kind="llamacpp", id=name, n_ctx=2048))
-            continue
-        from smallfleet.models.store import ModelStore
+    from smallfleet.cli.bench import model_path
 
-        path = ModelStore(Settings.from_env().home).path_of(name)  # a one-line error if it is not installed
-        models.append(LlamaCppModel(kind="llamacpp", id=name, path=path, n_ctx=2048))
-    return models
+    # model_path: the embedded SmolLM2, or an installed model's file (a one-line error if it is not installed)
+    return [LlamaCppModel(kind="llamacpp", id=name, path=None if name == DEFAULT_MODEL_ID else model_path(name),
+                          n_ctx=2048) for name in names]
 
 
 @app.command()
