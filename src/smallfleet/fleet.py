@@ -136,6 +136,12 @@ class Fleet:
             )
         return entry
 
+    def add(self, entry: FleetEntry) -> None:
+        """Serve one more model (a promoted specialist); an id already served is an error."""
+        if entry.info.id in self._entries:
+            raise ConfigError(f"model {entry.info.id!r} is already in the fleet")
+        self._entries = {**self._entries, entry.info.id: entry}  # replaced whole: readers never see it half-built
+
     def entries(self) -> dict[str, FleetEntry]:
         return dict(self._entries)
 

@@ -23,31 +23,21 @@ from typing import Any, TypeVar
 from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.fleet import Fleet
-from smallfleet.route.predictor import TextPredictor
+from smallfleet.promotion import Promotions
 from smallfleet.route.router import Contract, RouteResult, Router, RouterState
-from smallfleet.route.thresholds import ThresholdStore
 from smallfleet.trace.record import Trace, new_trace_id, record_route
 from smallfleet.trace.sqlite import SQLiteTraceStore
 
 T = TypeVar("T")
 
 
-PREDICTOR_SKIP_BELOW = 0.2  # skip the first rung only when the predictor is fairly sure it would fail
-
-
-def predictor_path(home: Path, contract: str) -> Path:
-    return home / "predictors" / f"{contract}.pkl"
-
-
-def build_router(fleet: Fleet, config: FleetConfig, thresholds: ThresholdStore, home: Path | None = None,
-                 spent: dict[str, float] | None = None) -> Router:
-    """Contracts with their calibrated rules and predictors; `spent` restores budgets from the traces."""
-    contracts = {c.name: Contract.load(c, thresholds.load(c.name)) for c in config.contracts}
-    for name, contract in contracts.items():
-        path = predictor_path(home, name) if home is not None else None
-        if path is not None and path.is_file():
-            contract.predictor, contract.skip_below = TextPredictor.load(path), PREDICTOR_SKIP_BELOW
-    return Router(fleet, contracts, RouterState(spent_usd=dict(spent or {})))
+def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str, float] | None = None) -> Promotions:
+    """A router over the fleet file's contracts with their calibrated rules, predictors and promoted
+    specialists, wrapped in the `Promotions` that keeps them current; `spent` restores budgets."""
+    router = Router(fleet, {}, RouterState(spent_usd=dict(spent or {})))
+    promotions = Promotions(router, {c.name: c for c in config.contracts}, home)
+    promotions.refresh()
+    return promotions
 
 
 def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float) -> Trace:
@@ -64,9 +54,13 @@ def route_trace(result: RouteResult, text: str, endpoint: str, started: float, c
 class Runtime:
     settings: Settings
     fleet: Fleet
-    router: Router
+    promotions: Promotions
     store: SQLiteTraceStore
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+
+    @property
+    def router(self) -> Router:
+        return self.promotions.router
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on this runtime's own event loop (remote clients stay bound to one loop)."""
@@ -100,5 +94,5 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     config = config or load_fleet(settings.config_path)
     fleet = Fleet.from_config(config)
     store = SQLiteTraceStore(settings.trace_db)
-    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home, store.spent_by_contract())
-    return Runtime(settings, fleet, router, store)
+    promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
+    return Runtime(settings, fleet, promotions, store)

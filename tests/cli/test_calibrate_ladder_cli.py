@@ -57,7 +57,7 @@ def test_calibrate_fits_and_saves_every_rung_but_the_top(fleet_file: Path) -> No
     assert [(r["rung"], r["model"], r["samples"], r["installed"]) for r in data["rungs"]] == [
         (0, "small", 12, True), (1, "mid", 12, True)]
     saved = json.loads(Path(data["saved_to"]).read_text())
-    assert set(saved["rungs"]) == {"0", "1"} and saved["report"]["rungs"][1]["model"] == "mid"
+    assert set(saved["models"]) == {"small", "mid"} and saved["report"]["rungs"][1]["model"] == "mid"
     shown = runner.invoke(app, ["calibrate", "echo", "--holdout", "0", "--min-accepted", "2", "--target", "0.8"])
     assert shown.exit_code == 0, shown.output
     for text in ("rung 0 (small): 12 training samples", "rung 1 (mid): 12 training samples", "local share",

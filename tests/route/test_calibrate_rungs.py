@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from smallfleet.contracts.spec import ContractSpec
+from smallfleet.contracts.spec import AcceptRule, ContractSpec
 from smallfleet.route.calibrate import (
     Sample,
     calibrate,
@@ -80,8 +80,8 @@ def test_every_rung_but_the_top_gets_its_own_rule() -> None:
     assert all(r.installed and r.samples == 200 for r in results)
     assert 0.39 <= results[0].train.local_share <= 0.41 and 0.75 <= results[1].train.local_share <= 0.79
     rules = installed_rules(results)
-    assert set(rules) == {0, 1}  # nothing for the top rung: it is accepted as is
-    assert rules[0] != rules[1]
+    assert set(rules) == {"small", "mid"}  # nothing for the top rung: it is accepted as is
+    assert rules["small"] != rules["mid"]
     json.dumps([r.as_dict() for r in results], allow_nan=False)  # JSON-friendly: no NaN or infinity
 
 
@@ -181,3 +181,23 @@ def test_report_breaks_down_answers_by_rung() -> None:
     for key in ("local_share", "cost_usd", "cost_all_top_rung_usd", "quality_vs_reference", "local_answers_quality",
                 "latency_ms", "escalations"):
         assert key in r
+
+
+def test_rules_are_keyed_by_model_so_a_new_first_rung_does_not_inherit_the_old_ones(tmp_path: Path) -> None:
+    store = ThresholdStore(tmp_path)
+    store.save("c", {"small": AcceptRule(min_mean_logprob=-0.3), "mid": AcceptRule(min_margin=0.4)}, {})
+    spec = ContractSpec.model_validate({"name": "c", "ladder": [
+        {"model": "c-specialist@v1", "accept": {"min_mean_logprob": -0.01}}, "small", "mid", "big"]})
+    rules = Contract.load(spec, store.load("c")).rules
+    assert rules[0].min_mean_logprob == -0.01  # the new model keeps its declared rule, not small's
+    assert rules[1].min_mean_logprob == -0.3 and rules[2].min_margin == 0.4 and rules[3] == AcceptRule()
+    store.save("c", {"c-specialist@v1": AcceptRule(min_mean_logprob=-0.2)}, {}, merge=True)
+    assert set(store.load("c")) == {"small", "mid", "c-specialist@v1"}
+
+
+def test_a_calibration_file_keyed_by_rung_index_is_read_through_its_report(tmp_path: Path) -> None:
+    store = ThresholdStore(tmp_path)
+    store.folder.mkdir()
+    store.path("c").write_text(json.dumps({"rungs": {"0": {"min_mean_logprob": -0.5}, "1": {"min_margin": 0.2}},
+                                           "report": {"rungs": [{"rung": 0, "model": "small"}]}}))
+    assert store.load("c") == {"small": AcceptRule(min_mean_logprob=-0.5)}  # index 1: model unknown, dropped

@@ -215,7 +215,7 @@ def test_a_rung_calibrated_to_escalate_is_skipped_but_kept_as_fallback(small, bi
 
     from smallfleet.contracts.spec import AcceptRule
 
-    c = Contract.load(spec(), {0: AcceptRule(min_mean_logprob=math.inf)})  # calibration: never accept rung 0
+    c = Contract.load(spec(), {"small": AcceptRule(min_mean_logprob=math.inf)})  # calibrated: never accept small
     r = Router(Fleet.of_backends([small, big]), {"triage": c})
     big.enqueue([GOOD])
     result = run(r)

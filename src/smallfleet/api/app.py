@@ -6,6 +6,7 @@ app around fakes; `app_from_settings` builds the real one from the environment a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from smallfleet.api.errors import install_error_handlers
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.routed import RoutedChatService
 from smallfleet.route.router import Router
-from smallfleet.route.thresholds import ThresholdStore
+from smallfleet.promotion import Promotions
 from smallfleet.runtime import build_router
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
@@ -40,8 +41,11 @@ class LabelRequest(BaseModel):
     source: str = Field("feedback", min_length=1, max_length=64)
 
 
-def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None) -> FastAPI:
-    """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown."""
+def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
+               promotions: Promotions | None = None, refresh_s: float = 2.0) -> FastAPI:
+    """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
+    With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds."""
+    router = promotions.router if promotions is not None else router
     writer = TraceWriter(store)
     chat = ChatService(fleet, writer)
     routed = RoutedChatService(router or Router(fleet, {}), writer)
@@ -49,9 +53,12 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(promotions.watch(refresh_s)) if promotions is not None else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             writer.close()
             await fleet.aclose()
             store.close()
@@ -108,8 +115,8 @@ def app_from_settings(settings: Settings) -> FastAPI:
     config = load_fleet(settings.config_path)
     fleet = Fleet.from_config(config)
     store = SQLiteTraceStore(settings.trace_db)
-    router = build_router(fleet, config, ThresholdStore(settings.home), settings.home, store.spent_by_contract())
-    return create_app(fleet, store, router)
+    promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
+    return create_app(fleet, store, promotions=promotions)
 
 
 def app_from_env() -> FastAPI:

@@ -207,7 +207,7 @@ def calibrate(
     from smallfleet.route.calibrate import calibrate_rungs, installed_rules, samples_from
     from smallfleet.route.predictor import TextPredictor, evaluate_predictor
     from smallfleet.route.thresholds import ThresholdStore
-    from smallfleet.runtime import predictor_path
+    from smallfleet.promotion import predictor_path
     from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
 
     settings = Settings.from_env()
@@ -237,7 +237,7 @@ def calibrate(
         inputs = {t.id: t.input or "" for t in traces}
         texts, succeeded = [inputs[s.trace_id] for s in first], [s.valid and s.agrees for s in first]
         predictor = evaluate_predictor(texts, succeeded)
-        TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, contract))
+        TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, contract, spec.ladder[0].model))
     if as_json:
         typer.echo(json.dumps({"contract": contract, "target": goal, "holdout": holdout, "rungs": rungs,
                                "predictor": predictor, "saved_to": str(path)}))

@@ -22,10 +22,10 @@ from smallfleet.config.settings import Settings
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.route.calibrate import calibrate_rungs, installed_rules, samples_from
 from smallfleet.route.report import report
-from smallfleet.route.router import Contract
 from smallfleet.route.thresholds import ThresholdStore
 from smallfleet.route.predictor import TextPredictor, evaluate_predictor
-from smallfleet.runtime import PREDICTOR_SKIP_BELOW, Runtime, open_runtime, predictor_path
+from smallfleet.promotion import PREDICTOR_SKIP_BELOW, predictor_path
+from smallfleet.runtime import Runtime, open_runtime
 from smallfleet.sim.serve import serve_in_thread
 from smallfleet.sim.teacher import TeacherOracle, reference_labels, teacher_app
 from smallfleet.trace.sqlite import TraceQuery
@@ -136,9 +136,6 @@ def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: 
                                         "alone_quality": round(alone, 4) if alone is not None else None,
                                         "alone_field_accuracy": field_accuracy(traces, calib, rung=i)})
                 fitted = calibrate_rungs(traces, labels, models, target)
-                thresholds.save(name, installed_rules(fitted),
-                                {"target": target, "rungs": [c.as_dict() for c in fitted]})
-                runtime.router.contracts[name] = Contract.load(spec, thresholds.load(name))
                 samples = samples_from(traces, labels)  # the predictor is about the first rung
                 by_id = {t.id: t.input or "" for t in traces}
                 texts = [by_id[s.trace_id] for s in samples]
@@ -146,9 +143,10 @@ def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: 
                 predictor_figures = evaluate_predictor(texts, succeeded)
                 if use_predictor:
                     predictor = TextPredictor().fit(texts, succeeded)
-                    predictor.save(predictor_path(settings.home, name))
-                    runtime.router.contracts[name].predictor = predictor
-                    runtime.router.contracts[name].skip_below = PREDICTOR_SKIP_BELOW
+                    predictor.save(predictor_path(settings.home, name, models[0]))
+                thresholds.save(name, installed_rules(fitted),
+                                {"target": target, "rungs": [c.as_dict() for c in fitted]})
+                runtime.promotions.refresh()  # the served contract picks up the rules and the predictor
                 held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
                 served = [t for t in runtime.store.query(TraceQuery(limit=100000, contract=name)) if t.id in held_ids]
                 result = report(served, runtime.store.labels(name))

@@ -217,6 +217,6 @@ def calibrate_rungs(traces: list[Trace], labels: Mapping[str, str], models: Sequ
     return results
 
 
-def installed_rules(calibrations: Sequence[Calibration]) -> dict[int, AcceptRule]:
-    """The rules to store, rung -> rule (a rule that was not installed is "always escalate")."""
-    return {c.rung: c.rule() for c in calibrations}
+def installed_rules(calibrations: Sequence[Calibration]) -> dict[str, AcceptRule]:
+    """The rules to store, model id -> rule (a rule that was not installed is "always escalate")."""
+    return {c.model or str(c.rung): c.rule() for c in calibrations}

@@ -61,12 +61,13 @@ class Contract:
     skip_below: float = 0.0  # predicted success probability under which the first rung is skipped
 
     @classmethod
-    def load(cls, spec: ContractSpec, thresholds: Mapping[int, AcceptRule] | None = None) -> Contract:
+    def load(cls, spec: ContractSpec, thresholds: Mapping[str, AcceptRule] | None = None) -> Contract:
+        """`thresholds` are calibrated rules by model id; a rung's model without one keeps its declared rule."""
         constraint = spec.output.constraint()
         if constraint is not None:
             grammar_for(constraint, f"contract {spec.name!r} output")
         validators = [(path, _import_validator(spec.name, path)) for path in spec.validators]
-        rules = [(thresholds or {}).get(i, rung.accept) for i, rung in enumerate(spec.ladder)]
+        rules = [(thresholds or {}).get(rung.model, rung.accept) for rung in spec.ladder]
         return cls(spec, constraint, validators, rules)
 
     def messages(self, text: str) -> tuple[ChatMessage, ...]:

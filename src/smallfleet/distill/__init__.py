@@ -1,0 +1,1 @@
+"""Distillation: traces -> dataset -> specialist -> evaluation gate -> promotion."""
