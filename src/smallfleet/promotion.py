@@ -41,13 +41,14 @@ def predictor_path(home: Path, contract: str, model: str) -> Path:
     return home / "predictors" / contract / f"{quote(model, safe='')}.pkl"
 
 
-def specialist_backend(registry: SpecialistRegistry, card: Card) -> Backend:
-    """The backend that serves a specialist version (a classifier, or a fine-tuned GGUF through llama.cpp)."""
+def specialist_backend(registry: SpecialistRegistry, card: Card, encoder: object | None = None) -> Backend:
+    """The backend that serves a specialist version (a classifier, or a fine-tuned GGUF through llama.cpp).
+    Classifiers may share one sentence `encoder` (loading it is the slow part of a swap)."""
     info = ModelInfo(id=card.model_id, location="local", context_window=None, owned_by="smallfleet-specialist")
     if card.kind == "classifier":
         from smallfleet.backends.classifier import ClassifierBackend
 
-        return ClassifierBackend(info, registry.file(card, "model"))
+        return ClassifierBackend(info, registry.file(card, "model"), encoder)  # type: ignore[arg-type]
     if card.kind == "gguf":
         from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
@@ -76,6 +77,7 @@ class Promotions:
     registry: SpecialistRegistry = field(init=False)
     thresholds: ThresholdStore = field(init=False)
     _served: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # contract -> (version, rules mtime)
+    _encoder: object | None = None  # one sentence encoder for every classifier specialist, loaded on first use
 
     def __post_init__(self) -> None:
         self.registry = SpecialistRegistry(self.home)
@@ -96,7 +98,11 @@ class Promotions:
     def _entry(self, card: Card) -> None:
         fleet: Fleet = self.router.fleet
         if card.model_id not in fleet.entries():
-            backend = specialist_backend(self.registry, card)
+            if card.kind == "classifier" and self._encoder is None:
+                from smallfleet.specialists.classifier import Encoder
+
+                self._encoder = Encoder()
+            backend = specialist_backend(self.registry, card, self._encoder)
             fleet.add(FleetEntry(backend, Admission(card.model_id, 1, 64, 30.0)))
 
     def refresh(self) -> list[str]:

@@ -52,11 +52,11 @@ class ClassifierBackend(Backend):
         layout = self.classifier.layout
         logprobs = []
         for name in layout.fields:
-            value, p = prediction.values[name], prediction.probability[name]
+            value, p = layout.display(prediction.values[name]), prediction.probability[name]
             top = [TopLogprob(value, _log(p))]
             runner = prediction.runner_up[name]
             if runner is not None:
-                top.append(TopLogprob(runner[0], _log(runner[1])))
+                top.append(TopLogprob(layout.display(runner[0]), _log(runner[1])))
             logprobs.append(TokenLogprob(value, _log(p), tuple(top)))
         elapsed = time.perf_counter() - started
         return Generation(self.info.id, layout.render(prediction.values), "stop", len(text.split()), len(logprobs),

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from smallfleet.cli.bench import bench_app
+from smallfleet.cli.distill import distill_app, specialists_app
 from smallfleet.cli.errors import one_line_errors
 from smallfleet.cli.models import models_app
 from smallfleet.config.fleet import load_fleet
@@ -27,6 +28,8 @@ traces_app = typer.Typer(help="List and show recorded requests.", invoke_without
 app.add_typer(traces_app, name="traces")
 app.add_typer(bench_app, name="bench")
 app.add_typer(models_app, name="models")
+app.add_typer(distill_app, name="distill")
+app.add_typer(specialists_app, name="specialists")
 
 
 @app.command()

@@ -39,6 +39,12 @@ class Layout:
             return json.loads(values["answer"])
         return json.dumps({f: json.loads(values[f]) for f in self.fields}, ensure_ascii=False)
 
+    @staticmethod
+    def display(value: str) -> str:
+        """A field value as it reads in the answer (the string itself, or JSON for other values)."""
+        decoded = json.loads(value)
+        return decoded if isinstance(decoded, str) else value
+
     def parse(self, answer: str) -> dict[str, str] | None:
         """The field values of a (canonical) answer, or None if it does not fit the layout."""
         if self.kind == "choice":
@@ -91,9 +97,11 @@ class Encoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
         except ImportError:
             raise ConfigError("the embedding classifier needs sentence-transformers "
                               "(pip install -e '.[distill]')") from None
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the gateway's or the CLI's output
         self._model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

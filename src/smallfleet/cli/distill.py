@@ -1,0 +1,109 @@
+"""`smallfleet distill dataset|run CONTRACT` and `smallfleet specialists list|show|promote|rollback`.
+
+Thin commands over `smallfleet.distill` and `smallfleet.specialists`; errors print as one line.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from smallfleet.cli.errors import one_line_errors
+from smallfleet.config.fleet import load_fleet
+from smallfleet.config.settings import Settings
+
+distill_app = typer.Typer(help="Distil a contract's escalations into a specialist (dataset, train, gate, promote).",
+                          no_args_is_help=True)
+specialists_app = typer.Typer(help="Versioned specialists: list, show, promote, roll back.", no_args_is_help=True)
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@distill_app.command("dataset")
+@one_line_errors
+def dataset(contract: str = typer.Argument(..., help="contract name"),
+            dev: float = typer.Option(0.15, min=0.0, max=0.5, help="share of examples for the dev split"),
+            test: float = typer.Option(0.15, min=0.0, max=0.5, help="share for the test split (frozen on first use)"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Build the contract's dataset from traces and labels: kept, dropped (and why), balance, files written."""
+    from smallfleet.distill.loop import DistillOptions, contract_spec, distill_folder, load_dataset
+
+    settings = Settings.from_env()
+    spec = contract_spec(load_fleet(settings.config_path), contract)
+    data = load_dataset(settings, spec, DistillOptions(dev=dev, test=test))
+    _emit({**data.summary(), "folder": str(distill_folder(settings.home, contract) / "dataset")}, as_json)
+
+
+@distill_app.command("run")
+@one_line_errors
+def run(contract: str = typer.Argument(..., help="contract name"),
+        promote: bool = typer.Option(True, "--promote/--no-promote", help="promote the candidate if the gate passes"),
+        base: bool = typer.Option(True, "--base/--no-base",
+                                  help="also evaluate the zero-shot first rung (runs it on dev and test)"),
+        min_examples: int = typer.Option(40, min=2, help="train only with at least this many training examples"),
+        as_json: bool = typer.Option(False, "--json")) -> None:
+    """dataset -> train -> gate -> promote if it passes -> recalibrate; prints one JSON object."""
+    from smallfleet.distill.loop import DistillOptions, run_distill
+
+    _emit(run_distill(Settings.from_env(), contract, DistillOptions(min_examples=min_examples, promote=promote,
+                                                                    base=base)), as_json)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+@specialists_app.command("list")
+@one_line_errors
+def list_(contract: str = typer.Argument(None, help="one contract (default: all)")) -> None:
+    """Every version: kind, when, test exact match, gate, and which one is promoted."""
+    from smallfleet.specialists.registry import SpecialistRegistry
+
+    registry = SpecialistRegistry(Settings.from_env().home)
+    names = [contract] if contract else registry.contracts()
+    if not names:
+        typer.echo("no specialists yet (smallfleet distill run CONTRACT)")
+    for name in names:
+        promoted = registry.state(name).get("promoted")
+        for card in registry.versions(name):
+            exact = card.metrics.get("candidate", {}).get("exact_match")
+            mark = "*" if card.version == promoted else " "
+            typer.echo(f"{mark} {card.model_id:40} {card.kind:10} {_when(card.created_at)}  test exact "
+                       f"{exact if exact is not None else '-'}  gate {'passed' if card.gate.get('passed') else 'failed'}")
+
+
+@specialists_app.command("show")
+@one_line_errors
+def show(contract: str = typer.Argument(...), version: str = typer.Argument(..., help="vN")) -> None:
+    """A version's model card (JSON)."""
+    from smallfleet.specialists.registry import SpecialistRegistry
+
+    typer.echo(json.dumps(SpecialistRegistry(Settings.from_env().home).card(contract, version).as_dict(), indent=2))
+
+
+@specialists_app.command("promote")
+@one_line_errors
+def promote(contract: str = typer.Argument(...), version: str = typer.Argument(..., help="vN"),
+            reason: str = typer.Option("promoted by hand", help="recorded in the history")) -> None:
+    """Recalibrate VERSION on the current dev split, then make it the contract's first rung (a running gateway
+    picks it up within seconds)."""
+    from smallfleet.distill.promote import promote_version
+
+    result = promote_version(Settings.from_env(), contract, version, reason)
+    typer.echo(json.dumps(result, indent=2))
+
+
+@specialists_app.command("rollback")
+@one_line_errors
+def rollback(contract: str = typer.Argument(...),
+             reason: str = typer.Option("rolled back by hand", help="recorded in the history")) -> None:
+    """Return to the version promoted before the current one, or to the fleet file's own ladder."""
+    from smallfleet.specialists.registry import SpecialistRegistry
+
+    state = SpecialistRegistry(Settings.from_env().home).rollback(contract, reason)
+    typer.echo(f"{contract}: now served by {state['promoted'] or 'the fleet file ladder (no specialist)'}")
