@@ -26,7 +26,7 @@ def attempt(rung: int, status: str, output: str | None, mean: float = -0.1, vali
             location: str = "local", cost: float = 0.0) -> dict:
     signals = None if status == "failed" else {"valid": valid, "mean_logprob": mean, "min_logprob": mean - 0.5,
                                                  "min_margin": None}
-    return {"rung": rung, "model": f"m{rung}", "status": status, "output": output, "signals": signals,
+    return {"rung": rung, "model": ("small", "mid", "big", "top")[rung], "status": status, "output": output, "signals": signals,
             "location": location, "cost": cost}
 
 
@@ -169,7 +169,7 @@ def test_report_breaks_down_answers_by_rung() -> None:
     assert r["local_share"] == round(4 / 6, 4)  # both local rungs count as local
     by_rung = {row["rung"]: row for row in r["by_rung"]}
     assert set(by_rung) == {0, 1, 2}
-    assert by_rung[0] == {"rung": 0, "model": "m0", "location": "local", "answers": 2, "share": round(2 / 6, 4),
+    assert by_rung[0] == {"rung": 0, "model": "small", "location": "local", "answers": 2, "share": round(2 / 6, 4),
                           "quality_vs_reference": 0.5, "references": 2, "mean_cost_usd": 0.0, "latency_ms_p50": 20.0}
     # rung 1: r2 has no reference above it, r3 is judged against rung 2's shadow answer (and disagrees)
     assert by_rung[1]["location"] == "local" and by_rung[1]["references"] == 1
@@ -201,3 +201,16 @@ def test_a_calibration_file_keyed_by_rung_index_is_read_through_its_report(tmp_p
     store.path("c").write_text(json.dumps({"rungs": {"0": {"min_mean_logprob": -0.5}, "1": {"min_margin": 0.2}},
                                            "report": {"rungs": [{"rung": 0, "model": "small"}]}}))
     assert store.load("c") == {"small": AcceptRule(min_mean_logprob=-0.5)}  # index 1: model unknown, dropped
+
+
+def test_rungs_are_calibrated_by_model_when_a_specialist_stands_in_front() -> None:
+    plain = ladder_traces(100)
+    shifted = []
+    for t in ladder_traces(100):  # the same answers, served with a promoted specialist as rung 0
+        attempts = [{**a, "rung": a["rung"] + 1} for a in t.attempts]
+        spec0 = {"rung": 0, "model": "c-specialist@v1", "status": "rejected", "output": "W",
+                 "signals": {"valid": True, "mean_logprob": -3.0}, "location": "local"}
+        shifted.append(trace(t.id, 3, "R", [spec0, *attempts]))
+    fitted = calibrate_rungs(shifted, {}, ["small", "mid", "big"], target=0.95, min_accepted=3)
+    same = calibrate_rungs(plain, {}, ["small", "mid", "big"], target=0.95, min_accepted=3)
+    assert [(c.model, c.threshold, c.samples) for c in fitted] == [(c.model, c.threshold, c.samples) for c in same]

@@ -169,11 +169,24 @@ def demo(
     predictor: bool = typer.Option(True, help="learn and use the pre-generation predictor"),
     ladder: str = typer.Option("smollm2-135m", help="local rungs, smallest first, as comma-separated model ids "
                                "(installed with `smallfleet models pull`); the simulated teacher comes last"),
+    workload: str = typer.Option("reference", help="reference (generated tickets and invoices) or clinc150 (real "
+                                 "user requests: cold-start traffic -> distill -> route the test split)"),
+    traffic: int = typer.Option(1000, min=50, max=15100, help="clinc150: cold-start requests (of the train split)"),
+    test_limit: int = typer.Option(None, min=10, max=5500, help="clinc150: route an even sample of the test split"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Reference workload through local models -> simulated teacher: calibrate every local rung, then route a
-    held-out split."""
+    held-out split. `--workload clinc150`: the distillation loop on real user requests through a live gateway."""
     from smallfleet.evals.demo import run_demo
+
+    if workload not in ("reference", "clinc150"):
+        raise SmallfleetError(f"--workload must be reference or clinc150, not {workload!r}")
+    if workload == "clinc150":
+        from smallfleet.evals.clinc_loop import run_clinc
+
+        result = run_clinc(traffic, test_limit, teacher_accuracy, target)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+        return
 
     result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
                       local_models=demo_ladder(ladder))
@@ -233,7 +246,7 @@ def calibrate(
                               "and a reference yet")
     rungs = [r.as_dict() for r in results]
     path = ThresholdStore(settings.home).save(contract, installed_rules(results),
-                                              {"target": goal, "holdout": holdout, "rungs": rungs})
+                                              {"target": goal, "holdout": holdout, "rungs": rungs}, merge=True)
     first = samples_from(traces, labels)  # the predictor decides whether to skip the first rung
     predictor: dict[str, Any] | None = None
     if first:

@@ -77,8 +77,19 @@ class Dataset:
     def summary(self) -> dict[str, Any]:
         return {"contract": self.contract, "hash": self.hash,
                 "kept": {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)},
-                "sources": self.sources, "dropped": self.dropped, "balance": self.balance,
+                "sources": self.sources, "dropped": self.dropped,
+                "balance": {name: _balance_summary(counts) for name, counts in self.balance.items()},
                 "test_hash": self.test_frozen_at, "trace_range": self.trace_range}
+
+
+def _balance_summary(counts: dict[str, int], show: int = 12) -> dict[str, Any]:
+    """Class counts of the train split; past `show` classes, the spread and the rarest and commonest few."""
+    if len(counts) <= show:
+        return counts
+    values = sorted(counts.values())
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"classes": len(counts), "min": values[0], "median": values[len(values) // 2], "max": values[-1],
+            "commonest": dict(ordered[:5]), "rarest": dict(ordered[-5:])}
 
 
 def _hash(examples: Sequence[Example]) -> str:

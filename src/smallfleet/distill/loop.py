@@ -39,6 +39,8 @@ class DistillOptions:
     test: float = 0.15
     promote: bool = True
     base: bool = True  # also evaluate the zero-shot base rung (runs a language model on dev + test)
+    base_model: str | None = None  # the fleet model to evaluate as the zero-shot base (default: the first rung)
+    base_limit: int | None = None  # evaluate the base on at most this many dev and test items (slow models)
 
 
 def distill_folder(home: Path, contract: str) -> Path:
@@ -68,19 +70,24 @@ def load_dataset(settings: Settings, spec: ContractSpec, options: DistillOptions
     return dataset
 
 
-def _base_backend(config: FleetConfig, spec: ContractSpec) -> Backend | None:
-    """The contract's declared first rung, built alone; None when it is remote (its answers cost money)."""
-    model = next(m for m in config.models if m.id == spec.ladder[0].model)
+def _base_backend(config: FleetConfig, spec: ContractSpec, name: str | None = None) -> Backend | None:
+    """The zero-shot base (`name`, else the contract's declared first rung), built alone; None when it is
+    remote (its answers cost money)."""
+    wanted = name or spec.ladder[0].model
+    model = next((m for m in config.models if m.id == wanted), None)
+    if model is None:
+        raise SmallfleetError(f"base model {wanted!r} is not one of the fleet's models")
     fleet = Fleet.from_config(FleetConfig(models=[model]))
     backend = fleet.resolve(model.id).backend
     return backend if backend.info.location == "local" else None
 
 
 async def _evaluate(name: str, backend: Backend, contract: Contract, dataset: Dataset,
-                    target: float) -> tuple[Scorecard, Answered]:
-    dev = await answer(backend, contract, dataset.dev)
-    test = await answer(backend, contract, dataset.test)
-    return scorecard(name, dev, test, dataset.test, target), dev
+                    target: float, limit: int | None = None) -> tuple[Scorecard, Answered]:
+    dev_items, test_items = dataset.dev[:limit], dataset.test[:limit]
+    dev = await answer(backend, contract, dev_items)
+    test = await answer(backend, contract, test_items)
+    return scorecard(name, dev, test, test_items, target), dev
 
 
 def _sha256(path: Path) -> str:
@@ -130,11 +137,11 @@ async def _run(settings: Settings, config: FleetConfig, spec: ContractSpec, cont
     backends: list[Backend] = []
     try:
         if options.base:
-            base = _base_backend(config, spec)
+            base = _base_backend(config, spec, options.base_model)
             if base is not None:
                 backends.append(base)
-                cards["zero_shot_base"], _ = await _evaluate(f"zero-shot {spec.ladder[0].model}", base, contract,
-                                                             dataset, target)
+                cards["zero_shot_base"], _ = await _evaluate(f"zero-shot {base.info.id}", base, contract,
+                                                             dataset, target, options.base_limit)
         current = registry.promoted(spec.name)
         if current is not None:
             backend = specialist_backend(registry, current)

@@ -9,6 +9,7 @@ chosen from a small grid by dev exact match (ties: the smaller C, the simpler mo
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def train_classifier(dataset: Dataset, layout: Layout, out: Path, encoder: Encod
     dev_x = encoder.encode(dev_texts) if dev_texts else np.zeros((0, x.shape[1]), dtype=np.float32)
     best: tuple[float, float, EmbeddingClassifier] | None = None
     for c in grid if dev_texts else grid[1:2]:
-        model = EmbeddingClassifier(layout, c=c).fit(x, answers)
+        with warnings.catch_warnings():  # few examples per class is the normal case here, not a mistake
+            warnings.simplefilter("ignore", UserWarning)
+            model = EmbeddingClassifier(layout, c=c).fit(x, answers)
         exact = (sum(p.values == a for p, a in zip(model.predict(dev_x), dev_answers, strict=True)) / len(dev_answers)
                  if dev_answers else 0.0)
         if best is None or exact > best[0]:

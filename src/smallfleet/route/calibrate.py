@@ -99,16 +99,18 @@ def top_rung_output(trace: Trace, above: int = 0) -> str | None:
     return top.get("output") if top else None
 
 
-def samples_from(traces: list[Trace], labels: Mapping[str, str], rung: int = 0) -> list[Sample]:
-    """Rung `rung`'s own answers with their signals, each compared with the trace's reference:
-    its label, else the answer of the highest rung above `rung` (never the rung's own answer)."""
+def samples_from(traces: list[Trace], labels: Mapping[str, str], rung: int = 0,
+                 model: str | None = None) -> list[Sample]:
+    """Rung `rung`'s own answers (or, given `model`, that model's, wherever it stood in each trace's
+    ladder) with their signals, each compared with the trace's reference: its label, else the answer
+    of the highest rung above it (never its own answer)."""
     out = []
     for t in traces:
-        own = next((a for a in t.attempts if a.get("rung") == rung and a.get("status") in ANSWERED
-                    and a.get("signals") is not None), None)
+        own = next((a for a in t.attempts if (a.get("model") == model if model is not None else a.get("rung") == rung)
+                    and a.get("status") in ANSWERED and a.get("signals") is not None), None)
         if own is None:
             continue
-        reference = labels[t.id] if t.id in labels else top_rung_output(t, above=rung)
+        reference = labels[t.id] if t.id in labels else top_rung_output(t, above=own.get("rung", rung))
         if reference is None:
             continue
         sig = own["signals"]
@@ -211,7 +213,7 @@ def calibrate_rungs(traces: list[Trace], labels: Mapping[str, str], models: Sequ
     """One calibration per rung of a ladder (`models`, smallest first) except the last, which is accepted as is."""
     results = []
     for i, model in enumerate(models[:-1]):
-        result = calibrate(samples_from(traces, labels, rung=i), target, holdout, min_accepted, z)
+        result = calibrate(samples_from(traces, labels, rung=i, model=model), target, holdout, min_accepted, z)
         result.rung, result.model = i, model
         results.append(result)
     return results

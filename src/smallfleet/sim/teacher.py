@@ -21,7 +21,7 @@ from typing import Any
 
 from smallfleet.evals.fake_upstream import FakeUpstream
 from smallfleet.workload.documents import CURRENCIES, VENDORS, generate_documents
-from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES, generate_tickets
+from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES, generate_shifted_tickets, generate_tickets
 
 ALTERNATIVES: dict[str, list[Any]] = {"category": list(CATEGORIES), "urgency": list(URGENCIES),
                                       "product": list(PRODUCTS), "vendor": VENDORS, "currency": list(CURRENCIES)}
@@ -64,6 +64,7 @@ class TeacherOracle:
 
 def reference_labels(tickets: int = 500, documents: int = 300) -> dict[str, dict[str, Any]]:
     labels: dict[str, dict[str, Any]] = {t.text.strip(): dict(t.label) for t in generate_tickets(tickets)}
+    labels.update({t.text.strip(): dict(t.label) for t in generate_shifted_tickets(tickets)})
     labels.update({d.text.strip(): dict(d.label) for d in generate_documents(documents)})
     return labels
 

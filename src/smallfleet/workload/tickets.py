@@ -139,3 +139,55 @@ def make_ticket(rng: random.Random, index: int) -> Ticket:
 def generate_tickets(n: int = 500, seed: int = 7) -> list[Ticket]:
     rng = random.Random(seed)
     return [make_ticket(rng, i) for i in range(n)]
+
+
+# The shifted part of the workload: phrasings, product aliases and urgency cues that never occur in
+# `generate_tickets`, with heavier noise. A specialist trained on the templates above is tested on
+# these to show how much it learnt the task rather than the templates.
+SHIFTED_TEMPLATES = {
+    "billing": ["there's a double charge on my statement for the {p} {u}",
+                "you took money twice for {p}, want it back. {u}",
+                "bank shows a {amount} debit from you for the {p} that I never agreed to {u}"],
+    "technical": ["{p} just stops responding after a few minutes {u}",
+                  "whenever I tap sync on the {p} it throws an exception {u}",
+                  "{p} won't pair / connect no matter what I try {u}"],
+    "account": ["locked out of my profile for the {p}, reset mail goes nowhere {u}",
+                "pls transfer ownership of my {p} login to my coworker {u}",
+                "want my profile and data for the {p} removed for good {u}"],
+    "shipping": ["parcel with my {p} is stuck in transit, ref {order} {u}",
+                 "courier left the {p} at the wrong house {u}",
+                 "the {p} box came open and pieces are missing {u}"],
+    "other": ["any plans to make the {p} in white? {u}",
+              "who do I talk to about a partnership involving the {p}? {u}",
+              "love the {p}, that's all {u}"],
+}
+SHIFTED_ALIASES = {
+    "mobile app": ["handset app", "phone application"], "web dashboard": ["control panel", "browser portal"],
+    "api": ["webhook endpoint", "integration API"], "router": ["wireless hub", "mesh base station"],
+    "thermostat": ["climate unit", "heating panel"], "subscription": ["yearly plan", "pro tier"],
+    "headphones": ["earphones", "over-ear cans"], "gift card": ["e-gift", "present card"],
+}
+SHIFTED_URGENCY = {
+    "low": ["take your time", "only asking", ""],
+    "medium": ["a reply in the next days would be nice", "kind of bothering me", ""],
+    "high": ["our shop can't sell anything until this works", "everyone here is blocked, fix now", "EMERGENCY"],
+}
+
+
+def make_shifted_ticket(rng: random.Random, index: int) -> Ticket:
+    category = rng.choice(CATEGORIES)
+    urgency = rng.choices(URGENCIES, weights=(4, 4, 3))[0]
+    product = rng.choice(list(PRODUCTS))
+    text = rng.choice(SHIFTED_TEMPLATES[category]).format(
+        p=rng.choice(SHIFTED_ALIASES[product]), u=rng.choice(SHIFTED_URGENCY[urgency]),
+        amount=f"EUR {rng.randint(5, 300)},{rng.randint(0, 99):02d}", order=f"{rng.randint(100000, 999999)}-X")
+    for _ in range(rng.choice((1, 2))):
+        text = _typo(rng, text)
+    if rng.random() < 0.2:
+        text = text.upper()
+    return Ticket(f"s{index:04d}", text.strip(), {"category": category, "urgency": urgency, "product": product}, False)
+
+
+def generate_shifted_tickets(n: int = 100, seed: int = 11) -> list[Ticket]:
+    rng = random.Random(seed)
+    return [make_shifted_ticket(rng, i) for i in range(n)]
