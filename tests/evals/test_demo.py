@@ -8,7 +8,7 @@ from smallfleet.evals.demo import run_demo
 
 
 def test_demo_calibrates_then_routes_a_held_out_split(tmp_path: Path) -> None:
-    result = run_demo(n_tickets=8, n_documents=8, home=tmp_path)
+    result = run_demo(n_tickets=8, n_documents=8, home=tmp_path, shifted=4)
     assert set(result["contracts"]) == {"ticket-triage", "invoice-extraction", "invoice-header"}
     for name, part in result["contracts"].items():
         report = part["held_out_report"]
@@ -18,3 +18,8 @@ def test_demo_calibrates_then_routes_a_held_out_split(tmp_path: Path) -> None:
         assert report["cost_usd"] <= report["cost_all_top_rung_usd"] + 1e-9
         assert (tmp_path / "calibration" / f"{name}.json").is_file()
         assert part["predictor"]["ms_per_decision"] < 5
+        assert "nothing trained" in part["distill"]["gate"]["reasons"][0]  # 4 calibration items: too few
+        assert part["served_ladder"] == ["smollm2-135m", "teacher"]
+    shifted = result["contracts"]["ticket-triage"]["shifted_report"]
+    assert shifted["requests"] == 4 and shifted["answered"] == 4
+    assert result["contracts"]["invoice-header"]["shifted_report"] is None  # no shifted documents yet

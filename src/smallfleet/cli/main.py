@@ -161,7 +161,7 @@ def _write_flush(text: str) -> None:
 @app.command()
 @one_line_errors
 def demo(
-    tickets: int = typer.Option(120, min=4, max=500, help="support tickets to run (of 500)"),
+    tickets: int = typer.Option(400, min=4, max=500, help="support tickets to run (of 500)"),
     documents: int = typer.Option(80, min=4, max=300, help="invoice documents to run (of 300)"),
     calibration_fraction: float = typer.Option(0.5, min=0.1, max=0.9, help="share used to calibrate"),
     teacher_accuracy: float = typer.Option(0.97, min=0.0, max=1.0, help="accuracy of the simulated teacher"),
@@ -169,6 +169,8 @@ def demo(
     predictor: bool = typer.Option(True, help="learn and use the pre-generation predictor"),
     ladder: str = typer.Option("smollm2-135m", help="local rungs, smallest first, as comma-separated model ids "
                                "(installed with `smallfleet models pull`); the simulated teacher comes last"),
+    zero_shot: bool = typer.Option(False, "--zero-shot", help="reference: no distillation (the zero-shot ladder)"),
+    shifted: int = typer.Option(100, min=0, max=500, help="reference: shifted tickets routed after the held-out split"),
     workload: str = typer.Option("reference", help="reference (generated tickets and invoices) or clinc150 (real "
                                  "user requests: cold-start traffic -> distill -> route the test split)"),
     traffic: int = typer.Option(1000, min=50, max=15100, help="clinc150: cold-start requests (of the train split)"),
@@ -189,7 +191,7 @@ def demo(
         return
 
     result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
-                      local_models=demo_ladder(ladder))
+                      local_models=demo_ladder(ladder), distill=not zero_shot, shifted=shifted)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -285,6 +287,8 @@ def calibrate(
 @one_line_errors
 def report_cmd(
     contract: str = typer.Option(None, "--contract", "-c", help="only this contract"),
+    endpoint: str = typer.Option(None, "--endpoint", help="only traces from this endpoint (e.g. demo:serve, "
+                                 "/v1/chat/completions)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Local share, cost versus all-top-rung, quality, latency and escalations, from the traces."""
@@ -293,9 +297,14 @@ def report_cmd(
 
     settings = Settings.from_env()
     store = SQLiteTraceStore(settings.trace_db)
-    names = [contract] if contract else sorted({t.contract for t in store.query(TraceQuery(limit=1_000_000))
-                                                if t.contract})
-    result = {name: report(store.query(TraceQuery(limit=1_000_000, contract=name)), store.labels(name))
-              for name in names}
+    names = [contract] if contract else sorted({t.contract for t in store.query(
+        TraceQuery(limit=1_000_000, endpoint=endpoint)) if t.contract})
+    result = {}
+    for name in names:
+        everything = store.query(TraceQuery(limit=1_000_000, contract=name))
+        top = [a["cost"] for t in everything for a in t.attempts if a.get("location") == "remote" and a.get("cost")]
+        chosen = [t for t in everything if endpoint is None or t.endpoint == endpoint]
+        # a top-rung answer's cost, estimated from every trace of the contract when the chosen ones hold none
+        result[name] = report(chosen, store.labels(name), sum(top) / len(top) if top else None)
     store.close()
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

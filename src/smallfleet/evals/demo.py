@@ -13,7 +13,6 @@ OpenAI-compatible remote model with a price; nothing leaves the machine. Two pha
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -102,70 +101,115 @@ def field_accuracy(traces: list[Any], items: list[Any], rung: int = 0) -> dict[s
     return {k: round(v / len(items), 3) for k, v in hits.items()} if items else {}
 
 
-def run_demo(n_tickets: int = 120, n_documents: int = 80, calibration_fraction: float = 0.5,
+def _served_report(runtime: Runtime, name: str, ids: set[str], items: list[Any], oracle: TeacherOracle,
+                   top_cost: float | None) -> dict[str, Any] | None:
+    """The routing report over the traces `ids`, with the all-teacher quality on the same items."""
+    if not items:
+        return None
+    served = [t for t in runtime.store.query(TraceQuery(limit=1_000_000, contract=name)) if t.id in ids]
+    result = report(served, runtime.store.labels(name), top_cost_per_request=top_cost)
+    teacher_quality = sum(oracle.answer(i.text, list(i.label)) == i.label for i in items) / len(items)
+    routed_quality = result["quality_vs_reference"]
+    result["all_top_rung_quality"] = round(teacher_quality, 4)
+    result["quality_loss_vs_all_top_rung"] = (round(teacher_quality - routed_quality, 4)
+                                              if routed_quality is not None else None)
+    return result
+
+
+def _mean_teacher_cost(traces: list[Any]) -> float | None:
+    costs = [a["cost"] for t in traces for a in t.attempts if a.get("location") == "remote" and a.get("cost")]
+    return sum(costs) / len(costs) if costs else None
+
+
+def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: float = 0.5,
              teacher_accuracy: float = 0.97, target: float = 0.95, home: Path | None = None,
-             use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None) -> dict[str, Any]:
-    """Calibrate on one split, route the other; `local_models` are the local rungs, smallest first
-    (default: the embedded SmolLM2-135M), followed by the simulated teacher."""
+             use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None,
+             distill: bool = True, shifted: int = 100, min_examples: int = 40) -> dict[str, Any]:
+    """Run the calibration split through the whole ladder (shadow), distil a specialist from it (unless
+    `distill` is False: the zero-shot ladder), calibrate, then route the held-out split and a shifted set
+    (phrasings, aliases and noise never seen in training; tickets only so far). `local_models` are the local
+    rungs, smallest first (default: the embedded SmolLM2-135M), followed by the simulated teacher. Traces,
+    specialists and calibration stay in `home` (default: SMALLFLEET_HOME), so `smallfleet report --endpoint
+    demo:serve` shows the held-out figures again."""
     docs = documents.generate_documents(300)[:n_documents]
     workload = {"ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
                 "invoice-header": [d.header() for d in docs]}
+    shifted_items = {"ticket-triage": tickets.generate_shifted_tickets(shifted)} if shifted else {}
     oracle = TeacherOracle(reference_labels(), teacher_accuracy)
-    with tempfile.TemporaryDirectory(prefix="smallfleet-demo-") as tmp, \
-            serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
-        settings = Settings(home=home or Path(tmp), config_path=None)
+    with serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
+        settings = Settings(home=home or Settings.from_env().home, config_path=None)
         config = demo_config(teacher_url, target, local_models=local_models)
         runtime = open_runtime(settings, config)
         thresholds = ThresholdStore(settings.home)
         out: dict[str, Any] = {"simulation": "the top rung is a stand-in answering from gold labels "
                                              f"with {teacher_accuracy:.0%} accuracy, not a language model",
-                               "teacher_price_usd_per_1k": TEACHER_PRICE, "contracts": {}}
+                               "teacher_price_usd_per_1k": TEACHER_PRICE, "home": str(settings.home),
+                               "mode": "distill" if distill else "zero-shot", "contracts": {}}
         try:
             for spec in config.contracts:
-                name = spec.name
-                calib, held = split(workload[name], calibration_fraction)
-                calib_ids = runtime.call(_phase(runtime, name, calib, True, "demo:calibrate"))
-                traces = [t for t in (runtime.store.get(i) for i in calib_ids) if t]
-                labels = runtime.store.labels(name)
-                models = [r.model for r in spec.ladder]
-                local_rungs = []
-                for i, model in enumerate(models[:-1]):
-                    rung_samples = samples_from(traces, labels, rung=i)  # every item carries a gold label
-                    alone = sum(s.agrees and s.valid for s in rung_samples) / len(traces) if traces else None
-                    local_rungs.append({"rung": i, "model": model, "answered": len(rung_samples),
-                                        "alone_quality": round(alone, 4) if alone is not None else None,
-                                        "alone_field_accuracy": field_accuracy(traces, calib, rung=i)})
-                fitted = calibrate_rungs(traces, labels, models, target)
-                samples = samples_from(traces, labels)  # the predictor is about the first rung
-                by_id = {t.id: t.input or "" for t in traces}
-                texts = [by_id[s.trace_id] for s in samples]
-                succeeded = [s.valid and s.agrees for s in samples]
-                predictor_figures = evaluate_predictor(texts, succeeded)
-                if use_predictor:
-                    predictor = TextPredictor().fit(texts, succeeded)
-                    predictor.save(predictor_path(settings.home, name, models[0]))
-                thresholds.save(name, installed_rules(fitted),
-                                {"target": target, "rungs": [c.as_dict() for c in fitted]})
-                runtime.promotions.refresh()  # the served contract picks up the rules and the predictor
-                held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
-                served = [t for t in runtime.store.query(TraceQuery(limit=100000, contract=name)) if t.id in held_ids]
-                result = report(served, runtime.store.labels(name))
-                teacher_quality = sum(oracle.answer(i.text, list(i.label)) == i.label for i in held) / len(held)
-                routed_quality = result["quality_vs_reference"]
-                result["all_top_rung_quality"] = round(teacher_quality, 4)
-                result["quality_loss_vs_all_top_rung"] = (round(teacher_quality - routed_quality, 4)
-                                                          if routed_quality is not None else None)
-                out["contracts"][name] = {
-                    "calibration_items": len(calib), "held_out_items": len(held),
-                    "small_model_alone_quality": local_rungs[0]["alone_quality"],
-                    "small_model_alone_field_accuracy": local_rungs[0]["alone_field_accuracy"],
-                    "local_rungs_alone": local_rungs,
-                    "calibration": [{k: v for k, v in c.as_dict().items() if k != "curve"} for c in fitted],
-                    "predictor": {**predictor_figures, "used": use_predictor, "skip_below": PREDICTOR_SKIP_BELOW},
-                    "curves": {str(c.rung): c.as_dict()["curve"] for c in fitted},
-                    "held_out_report": result,
-                }
+                out["contracts"][spec.name] = _contract(runtime, settings, config, spec, workload[spec.name],
+                                                        shifted_items.get(spec.name, []), calibration_fraction,
+                                                        target, use_predictor, distill, min_examples, oracle,
+                                                        thresholds)
         finally:
             runtime.close()
     return out
 
+
+def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: ContractSpec, items: list[Any],
+              shifted: list[Any], calibration_fraction: float, target: float, use_predictor: bool, distill: bool,
+              min_examples: int, oracle: TeacherOracle, thresholds: ThresholdStore) -> dict[str, Any]:
+    name = spec.name
+    calib, held = split(items, calibration_fraction)
+    calib_ids = runtime.call(_phase(runtime, name, calib, True, "demo:calibrate"))
+    traces = [t for t in (runtime.store.get(i) for i in calib_ids) if t]
+    labels = runtime.store.labels(name)
+    models = [r.model for r in spec.ladder]
+    local_rungs = []
+    for i, model in enumerate(models[:-1]):
+        rung_samples = samples_from(traces, labels, rung=i)  # every item carries a gold label
+        alone = sum(s.agrees and s.valid for s in rung_samples) / len(traces) if traces else None
+        local_rungs.append({"rung": i, "model": model, "answered": len(rung_samples),
+                            "alone_quality": round(alone, 4) if alone is not None else None,
+                            "alone_field_accuracy": field_accuracy(traces, calib, rung=i)})
+    fitted = calibrate_rungs(traces, labels, models, target)
+    samples = samples_from(traces, labels)  # the predictor is about the first rung
+    by_id = {t.id: t.input or "" for t in traces}
+    texts = [by_id[s.trace_id] for s in samples]
+    succeeded = [s.valid and s.agrees for s in samples]
+    predictor_figures = evaluate_predictor(texts, succeeded)
+    if use_predictor:
+        TextPredictor().fit(texts, succeeded).save(predictor_path(settings.home, name, models[0]))
+    thresholds.save(name, installed_rules(fitted), {"target": target, "rungs": [c.as_dict() for c in fitted]},
+                    merge=True)
+    distilled = None
+    if distill:
+        from smallfleet.distill.loop import DistillOptions, run_distill
+
+        distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples), config=config)
+    runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
+    served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
+    held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
+    shifted_ids = set(runtime.call(_phase(runtime, name, shifted, False, "demo:serve-shifted")))
+    top_cost = _mean_teacher_cost(traces)
+    return {
+        "calibration_items": len(calib), "held_out_items": len(held), "shifted_items": len(shifted),
+        "small_model_alone_quality": local_rungs[0]["alone_quality"],
+        "small_model_alone_field_accuracy": local_rungs[0]["alone_field_accuracy"],
+        "local_rungs_alone": local_rungs,
+        "calibration": [{k: v for k, v in c.as_dict().items() if k != "curve"} for c in fitted],
+        "predictor": {**predictor_figures, "used": use_predictor, "skip_below": PREDICTOR_SKIP_BELOW},
+        "distill": _distill_summary(distilled),
+        "served_ladder": served_ladder,
+        "curves": {str(c.rung): c.as_dict()["curve"] for c in fitted},
+        "held_out_report": _served_report(runtime, name, held_ids, held, oracle, top_cost),
+        "shifted_report": _served_report(runtime, name, shifted_ids, shifted, oracle, top_cost),
+    }
+
+
+def _distill_summary(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    keep = ("version", "model_id", "promoted", "gate", "metrics", "training_minutes", "minutes")
+    return {**{k: result.get(k) for k in keep}, "dataset": {k: result["dataset"].get(k)
+                                                            for k in ("kept", "dropped", "sources")}}

@@ -27,14 +27,16 @@ from smallfleet.route.calibrate import top_rung_output
 from smallfleet.trace.record import Trace
 
 
-def report(traces: list[Trace], labels: dict[str, str]) -> dict[str, Any]:
+def report(traces: list[Trace], labels: dict[str, str], top_cost_per_request: float | None = None) -> dict[str, Any]:
+    """The figures over `traces`. `top_cost_per_request` estimates what one top-rung answer costs when
+    none of these traces holds one (every request answered locally); else the observed mean is used."""
     answered = [t for t in traces if t.status == "ok" and t.rung is not None]
     n = len(traces)
     local = [t for t in answered if any(a.get("status") == "accepted" and a.get("location") == "local"
                                         and a.get("rung") == t.rung for a in t.attempts)]
     top_costs = [a["cost"] for t in traces for a in t.attempts
                  if a.get("status") in ("accepted", "shadow") and a.get("location") == "remote"]
-    mean_top = statistics.fmean(top_costs) if top_costs else 0.0
+    mean_top = statistics.fmean(top_costs) if top_costs else (top_cost_per_request or 0.0)
     spent = sum(t.cost or 0.0 for t in traces)
     all_top = mean_top * n
     agree, top_agree, judged, top_judged, local_agree, local_judged = 0, 0, 0, 0, 0, 0

@@ -26,6 +26,7 @@ class TraceQuery:
     contract: str | None = None
     status: str | None = None
     before: float | None = None
+    endpoint: str | None = None
 
 
 class SQLiteTraceStore:
@@ -105,6 +106,9 @@ class SQLiteTraceStore:
         if q.status is not None:
             clauses.append("status = ?")
             args.append(q.status)
+        if q.endpoint is not None:
+            clauses.append("endpoint = ?")
+            args.append(q.endpoint)
         if q.before is not None:
             clauses.append("created_at < ?")
             args.append(q.before)
