@@ -24,6 +24,7 @@ from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.fleet import Fleet
 from smallfleet.promotion import Promotions
+from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Contract, RouteResult, Router, RouterState
 from smallfleet.trace.record import Trace, new_trace_id, record_route
 from smallfleet.trace.sqlite import SQLiteTraceStore
@@ -57,6 +58,11 @@ class Runtime:
     promotions: Promotions
     store: SQLiteTraceStore
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    live: LiveSampler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.live = LiveSampler(self.router, lambda trace_id, ref, source: self.store.add_label(
+            trace_id, ref, source, replace=False))
 
     @property
     def router(self) -> Router:
@@ -72,12 +78,14 @@ class Runtime:
         result = await self.router.run(contract, text, shadow=shadow)
         trace = route_trace(result, text, endpoint, started, created_at)
         self.store.append(trace)
+        self.live.after(result, text, trace.id)
         return result, trace
 
     def run(self, contract: str, text: str, *, shadow: bool = False) -> RouteResult:
         return self.call(self.arun(contract, text, shadow=shadow))[0]
 
     def close(self) -> None:
+        self.call(self.live.drain())
         self.call(self.fleet.aclose())
         self.loop.close()
         self.store.close()

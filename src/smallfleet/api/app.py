@@ -22,6 +22,7 @@ from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.routed import RoutedChatService
+from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Router
 from smallfleet.promotion import Promotions
 from smallfleet.runtime import build_router
@@ -48,7 +49,9 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     router = promotions.router if promotions is not None else router
     writer = TraceWriter(store)
     chat = ChatService(fleet, writer)
-    routed = RoutedChatService(router or Router(fleet, {}), writer)
+    router = router or Router(fleet, {})
+    live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False))
+    routed = RoutedChatService(router, writer, live)
     created = int(time.time())
 
     @asynccontextmanager
@@ -59,13 +62,14 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         finally:
             if watcher is not None:
                 watcher.cancel()
+            await live.drain()
             writer.close()
             await fleet.aclose()
             store.close()
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    app.state.fleet, app.state.store, app.state.traces = fleet, store, writer
+    app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatCompletionRequest) -> Response:
@@ -83,7 +87,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             ] + [
                 {"id": name, "object": "model", "created": created, "owned_by": "smallfleet-contract",
                  "smallfleet": {"ladder": [r.model for r in c.spec.ladder]}}
-                for name, c in (router.contracts.items() if router else [])
+                for name, c in router.contracts.items()
             ],
         }
 

@@ -20,6 +20,7 @@ from smallfleet.api.errors import TRACE_HEADER, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.errors import InvalidRequest, SmallfleetError
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
+from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import NoAnswer, RouteResult, Router
 from smallfleet.runtime import route_trace
 from smallfleet.trace.writer import TraceWriter
@@ -39,9 +40,10 @@ def route_headers(result: RouteResult, trace_id: str) -> dict[str, str]:
 
 
 class RoutedChatService:
-    def __init__(self, router: Router, traces: TraceWriter) -> None:
+    def __init__(self, router: Router, traces: TraceWriter, live: LiveSampler | None = None) -> None:
         self._router = router
         self._traces = traces
+        self._live = live
 
     def serves(self, model: str) -> bool:
         return model in self._router.contracts
@@ -60,6 +62,8 @@ class RoutedChatService:
         trace = route_trace(result, text, "/v1/chat/completions", started, created_at)
         trace.stream = req.stream
         await self._traces.append(trace)
+        if self._live is not None:
+            self._live.after(result, text, trace.id)  # background; the answer does not wait for it
         if result.outcome is None or result.generation is None:
             error = NoAnswer(f"contract {req.model!r}: no rung produced an acceptable answer "
                              f"({result.escalation_reason})")

@@ -54,6 +54,29 @@ def run(contract: str = typer.Argument(..., help="contract name"),
                                                                     base=base)), as_json)
 
 
+@distill_app.command("watch")
+@one_line_errors
+def watch(interval: float = typer.Option(60.0, min=1.0, help="seconds between passes"),
+          min_new: int = typer.Option(200, min=1, help="new references that start a retrain"),
+          window: int = typer.Option(200, min=10, help="recent requests over which the local share is measured"),
+          drift: float = typer.Option(0.15, min=0.0, max=1.0, help="drop in local share that starts a retrain"),
+          min_live_samples: int = typer.Option(30, min=1, help="referenced answers needed before a rollback"),
+          once: bool = typer.Option(False, "--once", help="one pass, then exit")) -> None:
+    """Retrain (in a nice-19 child process) when enough new references arrive or the local share drifts; roll back
+    a promoted version whose live agreement falls below the target. One JSON line per pass."""
+    from smallfleet.distill.watch import WatchOptions, watch as run_watch, watch_once
+
+    settings = Settings.from_env()
+    options = WatchOptions(min_new=min_new, window=window, drift=drift, min_live_samples=min_live_samples)
+    if once:
+        _emit(watch_once(settings, options), True)
+        return
+    try:
+        run_watch(settings, interval, options, lambda result: _emit(result, True))
+    except KeyboardInterrupt:
+        pass
+
+
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 

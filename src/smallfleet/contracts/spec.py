@@ -109,6 +109,8 @@ class ContractSpec(_Strict):
     egress: Literal["local_only", "redact", "allow"] = "allow"
     budget_usd: float | None = Field(None, ge=0)
     max_tokens: int = Field(256, ge=1)
+    shadow_rate: float = Field(0.0, ge=0, le=1, description="share of locally accepted answers also asked of the "
+                               "top rung in the background (policy and budget permitting) to measure live quality")
     ladder: list[Rung] = Field(min_length=1)
 
     @model_validator(mode="before")

@@ -128,10 +128,13 @@ def parse_reference(contract: Contract, text: str) -> Outcome:
     return outcome if not calls else Outcome(text, calls, True)
 
 
-def reference_of(trace: Trace, labels: Mapping[str, str], top_model: str) -> tuple[str, Source] | None:
-    """The trace's reference: its label, else the valid answer of the top rung (`top_model`)."""
+def reference_of(trace: Trace, labels: Mapping[str, str], top_model: str,
+                 sources: Mapping[str, str] | None = None) -> tuple[str, Source] | None:
+    """The trace's reference: its label, else the valid answer of the top rung (`top_model`). A label whose
+    source is a live shadow check (`shadow:<model>`) is a top-rung answer, not a person's label."""
     if trace.id in labels:
-        return labels[trace.id], "label"
+        shadow = (sources or {}).get(trace.id, "").startswith("shadow:")
+        return labels[trace.id], "top_rung" if shadow else "label"
     top = next((a for a in trace.attempts if a.get("model") == top_model and a.get("status") in ("accepted", "shadow")
                 and (a.get("signals") or {}).get("valid") and a.get("output") is not None), None)
     return (top["output"], "top_rung") if top else None
@@ -193,8 +196,9 @@ class FrozenTest:
 
 def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[str, str],
                   frozen: FrozenTest | None = None, dev: float = 0.15, test: float = 0.15,
-                  near: float = 0.9) -> Dataset:
-    """Examples from `traces` (any order), deduplicated, split; the test split frozen in `frozen`."""
+                  near: float = 0.9, sources: Mapping[str, str] | None = None) -> Dataset:
+    """Examples from `traces` (any order), deduplicated, split; the test split frozen in `frozen`.
+    `sources` gives each label's source (live shadow answers rank below a person's labels)."""
     spec = contract.spec
     top_model = spec.ladder[-1].model
     dropped: Counter[str] = Counter()
@@ -203,7 +207,7 @@ def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[s
         if t.contract not in (None, spec.name) or not (t.input or "").strip():
             dropped["no input" if t.contract in (None, spec.name) else "other contract"] += 1
             continue
-        found = reference_of(t, labels, top_model)
+        found = reference_of(t, labels, top_model, sources)
         if found is None:
             dropped["no reference (no label and no valid top-rung answer)"] += 1
             continue

@@ -61,11 +61,12 @@ def load_dataset(settings: Settings, spec: ContractSpec, options: DistillOptions
     store = SQLiteTraceStore(settings.trace_db)
     try:
         traces = store.query(TraceQuery(limit=10_000_000, contract=spec.name))
-        labels = store.labels(spec.name)
+        labelled = store.label_sources(spec.name)
     finally:
         store.close()
     folder = distill_folder(settings.home, spec.name)
-    dataset = build_dataset(contract, traces, labels, FrozenTest(folder), dev=options.dev, test=options.test)
+    dataset = build_dataset(contract, traces, {k: v[0] for k, v in labelled.items()}, FrozenTest(folder),
+                            dev=options.dev, test=options.test, sources={k: v[1] for k, v in labelled.items()})
     export(dataset, contract, folder / "dataset")
     return dataset
 

@@ -249,6 +249,23 @@ class Router:
         return RouteResult(name, outcome, gen, i, spec.ladder[i].model, first_reason if i > 0 or best else None,
                            signals.confidence, attempts, elapsed)
 
+    async def ask_top(self, name: str, text: str) -> tuple[str | None, str]:
+        """The top rung's valid answer to `text` (live quality checks), or None with the reason it was not
+        asked or not valid. Policy applies as for any request: egress, budget (its cost is counted), breaker."""
+        contract = self.contracts[name]
+        top = len(contract.spec.ladder) - 1
+        rung = contract.spec.ladder[top]
+        entry = self.fleet.resolve(rung.model)
+        blocked = self._blocked(contract, entry, time.perf_counter())
+        if blocked:
+            return None, blocked
+        attempt, gen, outcome, _ = await self._attempt(contract, top, rung, entry, contract.messages(text))
+        if gen is None or outcome is None:
+            return None, attempt.reason or "failed"
+        if not outcome.valid:
+            return None, "invalid_output"
+        return answer_text(gen, outcome), rung.model
+
     def _blocked(self, contract: Contract, entry: FleetEntry, started: float) -> str | None:
         spec = contract.spec
         if entry.info.location == "remote":

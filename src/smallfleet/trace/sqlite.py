@@ -119,11 +119,20 @@ class SQLiteTraceStore:
             ).fetchall()
         return [Trace.from_row(dict(r)) for r in rows]
 
-    def add_label(self, trace_id: str, reference: str, source: str = "feedback") -> None:
-        """Attach a reference answer (a gold label, a reviewer's answer) to a trace; the last one wins."""
+    def add_label(self, trace_id: str, reference: str, source: str = "feedback", replace: bool = True) -> None:
+        """Attach a reference answer (a gold label, a reviewer's answer) to a trace; the last one wins, unless
+        `replace` is False (a live shadow answer never overwrites a label a person gave)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
-                               (trace_id, reference, source, time.time()))
+            self._conn.execute(f"{verb} INTO labels VALUES (?, ?, ?, ?)", (trace_id, reference, source, time.time()))
+
+    def label_sources(self, contract: str) -> dict[str, tuple[str, str]]:
+        """(reference, source) by trace id for one contract."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT l.trace_id, l.reference, l.source FROM labels l JOIN traces t ON t.id = l.trace_id "
+                "WHERE t.contract = ?", (contract,)).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def labels(self, contract: str) -> dict[str, str]:
         """Reference answers by trace id for one contract."""
