@@ -7,6 +7,7 @@ providers). Name resolution ("which backend serves `model`?") lives here, so the
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -42,17 +43,22 @@ def _info(spec: ModelSpec, location: str, context_window: int | None, owned_by: 
     )
 
 
-def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
+def gguf_path(spec: LlamaCppModel, env: Mapping[str, str] | None = None) -> Path:
+    """The GGUF file a llama.cpp model runs: its path, an installed model's file, or the embedded SmolLM2."""
     from smallfleet.backends.embedded import embedded_gguf_path
-    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
     if spec.model is not None:  # an installed model's name, resolved now (not at fleet-file load)
         from smallfleet.config.settings import Settings
         from smallfleet.models.store import ModelStore
 
-        path = ModelStore(Settings.from_env(env).home).path_of(spec.model)
-    else:
-        path = spec.path or embedded_gguf_path()
+        return ModelStore(Settings.from_env(env).home).path_of(spec.model)
+    return spec.path or embedded_gguf_path()
+
+
+def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+
+    path = gguf_path(spec, env)
     options = LlamaCppOptions(path=path, n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch,
                               tool_format=spec.tool_format, loop_guard=spec.loop_guard)
     return LlamaCppBackend(spec.id, options, _info(spec, "local", spec.n_ctx, "smallfleet-llamacpp"))

@@ -49,10 +49,11 @@ def specialist_backend(registry: SpecialistRegistry, card: Card, encoder: object
         from smallfleet.backends.classifier import ClassifierBackend
 
         return ClassifierBackend(info, registry.file(card, "model"), encoder)  # type: ignore[arg-type]
-    if card.kind == "gguf":
+    if card.kind == "lora":
         from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
-        options = LlamaCppOptions(path=registry.file(card, "model"), n_ctx=int(card.hyperparameters.get("n_ctx", 2048)))
+        options = LlamaCppOptions(path=Path(card.base["path"]), lora_path=registry.file(card, "adapter"),
+                                  n_ctx=int(card.hyperparameters.get("n_ctx", 2048)))
         return LlamaCppBackend(card.model_id, options, ModelInfo(id=card.model_id, location="local",
                                                                   context_window=options.n_ctx,
                                                                   owned_by="smallfleet-specialist"))
@@ -63,7 +64,8 @@ def with_specialist(spec: ContractSpec, card: Card | None) -> ContractSpec:
     """The contract as served: the specialist (if any) in front of the declared ladder."""
     if card is None:
         return spec
-    first = Rung(model=card.model_id, timeout_s=30.0, accept=UNCALIBRATED)
+    first = Rung(model=card.model_id, timeout_s=60.0, accept=UNCALIBRATED,
+                 prompt=card.hyperparameters.get("prompt", "contract"))
     return spec.model_copy(update={"ladder": [first, *spec.ladder]})
 
 

@@ -56,6 +56,7 @@ class LlamaCppOptions:
     n_batch: int = 512
     loop_guard: bool = True  # steer constrained answers out of repeating cycles (constrain/loopguard.py)
     tool_format: str = "auto"  # "auto" (from the chat template), "hermes" or "smallfleet"
+    lora_path: Path | None = None  # a llama.cpp LoRA adapter GGUF applied on top (a fine-tuned specialist)
 
 
 def log_partition(logits: np.ndarray) -> float:
@@ -80,7 +81,11 @@ class LlamaCppBackend(Backend):
             n_threads=options.n_threads,
             n_batch=options.n_batch,
             verbose=False,
+            **({"lora_path": str(options.lora_path)} if options.lora_path is not None else {}),
         )
+        if options.lora_path is not None and not getattr(self._llm, "_lora_adapter", None):
+            # llama-cpp-python does not raise on an adapter it could not load; the first decode would crash
+            raise ConfigError(f"model {model_id!r}: LoRA adapter {options.lora_path} does not fit {options.path.name}")
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ConfigError(f"model {model_id!r}: {options.path.name} has no chat template in its metadata")

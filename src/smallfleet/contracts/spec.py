@@ -91,6 +91,9 @@ class Rung(_Strict):
     retries: int = Field(0, ge=0, le=5)
     samples: int = Field(1, ge=1, le=8, description="k samples for agreement (first greedy, rest sampled)")
     accept: AcceptRule = Field(default_factory=AcceptRule)
+    prompt: Literal["contract", "input"] = Field(
+        "contract", description="contract: instructions + examples + input; input: the input alone (a specialist "
+                                "fine-tuned on exactly that prompt)")
 
 
 class Example(_Strict):

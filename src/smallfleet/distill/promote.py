@@ -30,7 +30,7 @@ def promote_version(settings: Settings, contract: str, version: str, reason: str
     """Recalibrate `version` on the contract's current dev split, then promote it (by hand)."""
     from smallfleet.distill.gate import answer
     from smallfleet.distill.loop import contract_spec, load_dataset
-    from smallfleet.promotion import specialist_backend
+    from smallfleet.promotion import specialist_backend, with_specialist
 
     registry = SpecialistRegistry(settings.home)
     card = registry.card(contract, version)
@@ -40,7 +40,7 @@ def promote_version(settings: Settings, contract: str, version: str, reason: str
     async def dev_samples() -> list:
         backend = specialist_backend(registry, card)
         try:
-            return (await answer(backend, Contract.load(spec), dataset.dev)).samples
+            return (await answer(backend, Contract.load(spec), dataset.dev, with_specialist(spec, card).ladder[0])).samples
         finally:
             await backend.aclose()
 

@@ -84,6 +84,9 @@ def summarise(results: list[CaseResult]) -> dict[str, object]:
         "steered_by_loop_guard": {s: sum(r.steered and r.status == s for r in gen) for s in ("valid", "invalid", "cut")},
         "tokens": sum(r.tokens for r in results),
         "seconds": round(sum(r.seconds for r in results), 1),
+        # every failure by name: an invalid complete answer from a local model is a bug to fix
+        "not_valid": [{"case": r.case, "status": r.status, "problem": r.detail[:200], "output": r.output[:160]}
+                      for r in gen if r.status in ("invalid", "error")],
     }
 
 

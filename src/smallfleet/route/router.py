@@ -70,7 +70,11 @@ class Contract:
         rules = [(thresholds or {}).get(rung.model, rung.accept) for rung in spec.ladder]
         return cls(spec, constraint, validators, rules)
 
-    def messages(self, text: str) -> tuple[ChatMessage, ...]:
+    def messages(self, text: str, rung: Rung | None = None) -> tuple[ChatMessage, ...]:
+        """The prompt sent to `rung` (default: the contract's full prompt). A rung with `prompt: input` (a
+        fine-tuned specialist) gets the input alone; its constraint's instructions are added by its backend."""
+        if rung is not None and rung.prompt == "input":
+            return (ChatMessage("user", text),)
         msgs: list[ChatMessage] = []
         if self.spec.instructions:
             msgs.append(ChatMessage("system", self.spec.instructions))
@@ -189,7 +193,6 @@ class Router:
         contract = self.contracts[name]
         spec = contract.spec
         started = time.perf_counter()
-        messages = contract.messages(text)
         attempts: list[Attempt] = []
         first_reason: str | None = None
         best: tuple[int, Generation, Outcome, Signals] | None = None
@@ -212,7 +215,7 @@ class Router:
                 deferred.append(i)  # calibration found no threshold that holds the target here
                 first_reason = first_reason or "calibrated_escalate"
                 continue
-            result = await self._attempt(contract, i, rung, entry, messages)
+            result = await self._attempt(contract, i, rung, entry, text)
             attempts.append(result[0])
             if result[1] is None:
                 first_reason = first_reason or result[0].reason
@@ -230,7 +233,7 @@ class Router:
                 best = (i, gen, outcome, signals)
         for i in deferred if chosen is None and best is None else []:
             rung = spec.ladder[i]
-            result = await self._attempt(contract, i, rung, self.fleet.resolve(rung.model), messages)
+            result = await self._attempt(contract, i, rung, self.fleet.resolve(rung.model), text)
             attempts.append(result[0])
             if result[1] is not None:
                 result[0].status, result[0].reason = "rejected", "calibrated_escalate"
@@ -241,7 +244,7 @@ class Router:
             chosen = best  # nothing better could run: the best valid answer, flagged by escalation_reason
             first_reason = f"{first_reason}; kept rung {best[0]}: no higher rung could answer"
         if shadow and chosen is not None:
-            await self._shadow(contract, messages, attempts)
+            await self._shadow(contract, text, attempts)
         elapsed = (time.perf_counter() - started) * 1000
         if chosen is None:
             return RouteResult(name, None, None, None, None, first_reason, None, attempts, elapsed)
@@ -259,7 +262,7 @@ class Router:
         blocked = self._blocked(contract, entry, time.perf_counter())
         if blocked:
             return None, blocked
-        attempt, gen, outcome, _ = await self._attempt(contract, top, rung, entry, contract.messages(text))
+        attempt, gen, outcome, _ = await self._attempt(contract, top, rung, entry, text)
         if gen is None or outcome is None:
             return None, attempt.reason or "failed"
         if not outcome.valid:
@@ -280,9 +283,10 @@ class Router:
         return None
 
     async def _attempt(self, contract: Contract, i: int, rung: Rung, entry: FleetEntry,
-                       messages: tuple[ChatMessage, ...]) -> tuple[Attempt, Generation | None, Outcome | None,
+                       text: str) -> tuple[Attempt, Generation | None, Outcome | None,
                                                                    Signals | None]:
         attempt = Attempt(i, rung.model, "failed", location=entry.info.location)
+        messages = contract.messages(text, rung)
         t0 = time.perf_counter()
         try:
             gen = await self._call(contract, rung, entry, messages, seed=None)
@@ -344,7 +348,7 @@ class Router:
             same += _canonical(contract.check(gen)) == _canonical(first)
         return same / rung.samples
 
-    async def _shadow(self, contract: Contract, messages: tuple[ChatMessage, ...],
+    async def _shadow(self, contract: Contract, text: str,
                       attempts: list[Attempt]) -> None:
         done = {a.rung for a in attempts if a.status in ("accepted", "rejected")}
         for i in range(len(contract.spec.ladder)):
@@ -354,7 +358,7 @@ class Router:
             entry = self.fleet.resolve(rung.model)
             if entry.info.location == "remote" and contract.spec.egress != "allow":
                 continue
-            result = await self._attempt(contract, i, rung, entry, messages)
+            result = await self._attempt(contract, i, rung, entry, text)
             result[0].status = "shadow" if result[1] is not None else "failed"
             attempts.append(result[0])
 
