@@ -92,3 +92,13 @@ def test_remote_forms() -> None:
     fields = openai_fields(ToolsConstraint((WEATHER,), "required", parallel=False), "m")
     assert fields["tool_choice"] == {"type": "function", "function": {"name": "weather"}}
     assert fields["parallel_tool_calls"] is False
+
+
+def test_formats_are_checked_by_json_schema_2020_12_rules() -> None:
+    from smallfleet.constrain.outcome import schema_problem
+
+    schema = {"type": "string", "format": "time"}
+    assert schema_problem("20:00:00Z", schema) is None  # RFC 3339 full-time (found invalid by draft 3's rule)
+    assert schema_problem("20:00:00+02:00", schema) is None
+    assert schema_problem("20:00:00", schema) is not None  # no offset: not an RFC 3339 time
+    assert schema_problem("2026-11-25", {"type": "string", "format": "date"}) is None

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
 from smallfleet.backends.base import ToolCall
 
@@ -39,7 +39,9 @@ class Outcome:
 
 def schema_problem(instance: Any, schema: dict[str, Any] | bool) -> str | None:
     """The first validation error of `instance` under `schema` (formats checked), or None."""
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    # The 2020-12 checker, not FormatChecker(): that one mixes every draft's checkers, and its "time" is
+    # draft 3's "%H:%M:%S" (it rejected the RFC 3339 "20:00:00Z" and accepted "20:00:00" without offset).
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     error = next(iter(validator.iter_errors(instance)), None)
     if error is None:
         return None

@@ -186,7 +186,8 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
     if distill:
         from smallfleet.distill.loop import DistillOptions, run_distill
 
-        distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples), config=config)
+        distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples, parity_items=15),
+                                config=config)
     runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
     served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
     held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
@@ -210,6 +211,6 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
 def _distill_summary(result: dict[str, Any] | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    keep = ("version", "model_id", "promoted", "gate", "metrics", "training_minutes", "minutes")
+    keep = ("version", "model_id", "promoted", "gate", "metrics", "candidates", "training_minutes", "minutes")
     return {**{k: result.get(k) for k in keep}, "dataset": {k: result["dataset"].get(k)
                                                             for k in ("kept", "dropped", "sources")}}
