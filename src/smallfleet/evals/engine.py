@@ -102,7 +102,7 @@ def run_engine_bench(max_tokens: int = 96, rounds: int = 2, n_threads: int | Non
                     totals[side][0] += n
                     totals[side][1] += dt
         await backend.aclose()
-        return EngineBench("smollm2-135m", len(prompts), rounds, max_tokens, n_threads,
+        return EngineBench(model, len(prompts), rounds, max_tokens, n_threads,
                            int(totals["raw"][0]), totals["raw"][1], int(totals["ours"][0]), totals["ours"][1])
 
     return asyncio.run(run())
