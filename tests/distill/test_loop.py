@@ -73,3 +73,13 @@ def test_cli_distill_and_specialists_commands(settings: Settings) -> None:
     assert missing.exit_code == 1 and missing.stderr.startswith("error: contract 'intent' has no specialist 'v9'")
     unknown = runner.invoke(app, ["distill", "run", "nope"])
     assert unknown.exit_code == 1 and "no contract named 'nope'" in unknown.stderr
+
+
+def test_distill_eval_scores_every_version_on_the_frozen_test(settings: Settings) -> None:
+    seed(settings, intent_items(240))
+    run_distill(settings, "intent", DistillOptions(base=False))
+    out = CliRunner().invoke(app, ["distill", "eval", "intent", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert set(data["results"]) == {"zero_shot_base", "v1"} and data["results"]["v1"]["promoted"] is True
+    assert data["results"]["v1"]["n"] == data["test_items"] and data["results"]["zero_shot_base"]["exact_match"] == 0

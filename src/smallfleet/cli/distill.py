@@ -39,6 +39,17 @@ def dataset(contract: str = typer.Argument(..., help="contract name"),
     _emit({**data.summary(), "folder": str(distill_folder(settings.home, contract) / "dataset")}, as_json)
 
 
+@distill_app.command("eval")
+@one_line_errors
+def eval_(contract: str = typer.Argument(..., help="contract name"),
+          base: bool = typer.Option(True, "--base/--no-base", help="also evaluate the zero-shot first rung"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """The zero-shot base and every version on the frozen test split (exact match, fields, validity, local share)."""
+    from smallfleet.distill.loop import DistillOptions, evaluate_current
+
+    _emit(evaluate_current(Settings.from_env(), contract, DistillOptions(base=base)), as_json)
+
+
 @distill_app.command("run")
 @one_line_errors
 def run(contract: str = typer.Argument(..., help="contract name"),

@@ -130,6 +130,39 @@ def run_distill(settings: Settings, name: str, options: DistillOptions = Distill
     return out
 
 
+def evaluate_current(settings: Settings, name: str, options: DistillOptions = DistillOptions(),
+                     config: FleetConfig | None = None) -> dict[str, Any]:
+    """`distill eval`: the zero-shot base and every registered version on the frozen test split, no training."""
+    config = config or load_fleet(settings.config_path)
+    spec = contract_spec(config, name)
+    contract = Contract.load(spec)
+    dataset = load_dataset(settings, spec, options)
+    registry = SpecialistRegistry(settings.home)
+
+    async def run() -> dict[str, Any]:
+        rows: dict[str, Any] = {}
+        if options.base:
+            base = _base_backend(config, spec, options.base_model)
+            if base is not None:
+                card, _ = await _evaluate(f"zero-shot {base.info.id}", base, contract, dataset, spec.quality_target,
+                                          options.base_limit)
+                rows["zero_shot_base"] = card.as_dict()
+                await base.aclose()
+        promoted = registry.state(name).get("promoted")
+        for version in registry.versions(name):
+            backend = specialist_backend(registry, version)
+            try:
+                card, _ = await _evaluate(version.model_id, backend, contract, dataset, spec.quality_target,
+                                          rung=with_specialist(spec, version).ladder[0])
+            finally:
+                await backend.aclose()
+            rows[version.version] = {**card.as_dict(), "promoted": version.version == promoted}
+        return rows
+
+    return {"contract": name, "test_items": len(dataset.test), "test_hash": dataset.test_frozen_at,
+            "results": asyncio.run(run())}
+
+
 def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract, options: DistillOptions) -> list[str]:
     """Which specialists to train, smallest first (`options.kinds`, else: the classifier when it fits, else LoRA)."""
     from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint, RegexConstraint
