@@ -114,10 +114,13 @@ def _typo(rng: random.Random, text: str) -> str:
     return " ".join(words)
 
 
+def _gold(rng: random.Random) -> tuple[str, str, str]:
+    """A gold label: category, urgency (weighted), product."""
+    return rng.choice(CATEGORIES), rng.choices(URGENCIES, weights=(4, 4, 3))[0], rng.choice(list(PRODUCTS))
+
+
 def make_ticket(rng: random.Random, index: int) -> Ticket:
-    category = rng.choice(CATEGORIES)
-    urgency = rng.choices(URGENCIES, weights=(4, 4, 3))[0]
-    product = rng.choice(list(PRODUCTS))
+    category, urgency, product = _gold(rng)
     body = rng.choice(TEMPLATES[category]).format(
         p=rng.choice(PRODUCTS[product]), u=rng.choice(URGENCY_CUES[urgency]),
         amount=f"${rng.randint(5, 300)}.{rng.randint(0, 99):02d}", order=f"#{rng.randint(10000, 99999)}")
@@ -175,9 +178,7 @@ SHIFTED_URGENCY = {
 
 
 def make_shifted_ticket(rng: random.Random, index: int) -> Ticket:
-    category = rng.choice(CATEGORIES)
-    urgency = rng.choices(URGENCIES, weights=(4, 4, 3))[0]
-    product = rng.choice(list(PRODUCTS))
+    category, urgency, product = _gold(rng)
     text = rng.choice(SHIFTED_TEMPLATES[category]).format(
         p=rng.choice(SHIFTED_ALIASES[product]), u=rng.choice(SHIFTED_URGENCY[urgency]),
         amount=f"EUR {rng.randint(5, 300)},{rng.randint(0, 99):02d}", order=f"{rng.randint(100000, 999999)}-X")
