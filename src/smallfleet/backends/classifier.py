@@ -48,7 +48,7 @@ class ClassifierBackend(Backend):
 
     def _predict(self, text: str) -> Generation:
         started = time.perf_counter()
-        prediction = self.classifier.predict(self._encoder.encode([text]))[0]
+        prediction = self.classifier.predict([text], self._encoder.encode([text]))[0]
         layout = self.classifier.layout
         logprobs = []
         for name in layout.fields:

@@ -59,13 +59,15 @@ def train_classifier(dataset: Dataset, layout: Layout, out: Path, encoder: Encod
     for c in grid if dev_texts else grid[1:2]:
         with warnings.catch_warnings():  # few examples per class is the normal case here, not a mistake
             warnings.simplefilter("ignore", UserWarning)
-            model = EmbeddingClassifier(layout, c=c).fit(x, answers)
-        exact = (sum(p.values == a for p, a in zip(model.predict(dev_x), dev_answers, strict=True)) / len(dev_answers)
+            model = EmbeddingClassifier(layout, c=c).fit(texts, x, answers)
+        exact = (sum(p.values == a for p, a in zip(model.predict(dev_texts, dev_x), dev_answers, strict=True))
+                 / len(dev_answers)
                  if dev_answers else 0.0)
         if best is None or exact > best[0]:
             best = (exact, c, model)
     assert best is not None
     best[2].save(out)
-    return TrainedClassifier(out, {"encoder": ENCODER, "head": "logistic-regression", "C": best[1], "grid": list(grid),
+    return TrainedClassifier(out, {"encoder": ENCODER, "features": "embedding + tf-idf hashed word 1-2-grams",
+                                   "head": "logistic-regression", "C": best[1], "grid": list(grid),
                                    "train_examples": len(texts)},
                              (time.perf_counter() - started) / 60, best[0], skipped + dev_skipped)
