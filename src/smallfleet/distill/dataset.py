@@ -196,9 +196,11 @@ class FrozenTest:
 
 def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[str, str],
                   frozen: FrozenTest | None = None, dev: float = 0.15, test: float = 0.15,
-                  near: float = 0.9, sources: Mapping[str, str] | None = None) -> Dataset:
+                  near: float = 0.9, sources: Mapping[str, str] | None = None, min_dev: int = 30) -> Dataset:
     """Examples from `traces` (any order), deduplicated, split; the test split frozen in `frozen`.
-    `sources` gives each label's source (live shadow answers rank below a person's labels)."""
+    `sources` gives each label's source (live shadow answers rank below a person's labels). The dev split
+    gets at least `min_dev` examples while that is at most 30% of the data: the accept rule is fitted on
+    dev, and with the Wilson bound 20 accepted answers, all right, are the fewest that can certify 95%."""
     spec = contract.spec
     top_model = spec.ladder[-1].model
     dropped: Counter[str] = Counter()
@@ -241,6 +243,8 @@ def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[s
         token_sets.append(tokens)
         kept.append(e)
     kept.sort(key=lambda e: (e.created_at, e.id))
+    if kept and 0 < dev and dev * len(kept) < min_dev:  # dev=0 asks for no dev split
+        dev = max(dev, min(0.3, min_dev / len(kept)))
     splits: dict[Split, list[Example]] = {"train": [], "dev": [], "test": []}
     for e in kept:
         where = _split_of(e.input, dev, test)
