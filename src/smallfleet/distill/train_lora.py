@@ -150,7 +150,7 @@ def train_lora(base: Path, pairs: list[tuple[list[int], list[int]]], options: Lo
         losses.append(round(float(loss.detach()), 4))
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if time.perf_counter() - last_save > options.checkpoint_s and step < len(plan):
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"step": step, "lora": get_peft_model_state_dict(model),
