@@ -11,7 +11,6 @@ up the promotion never serves it uncalibrated.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from smallfleet.distill.gate import Answered, Scorecard, answer, judge, scorecar
 from smallfleet.distill.promote import install
 from smallfleet.errors import SmallfleetError
 from smallfleet.fleet import Fleet
+from smallfleet.models.pull import sha256_of
 from smallfleet.distill.train_lora import LoraOptions
 from smallfleet.promotion import specialist_backend, with_specialist
 from smallfleet.route.router import Contract
@@ -97,11 +97,7 @@ async def _evaluate(name: str, backend: Backend, contract: Contract, dataset: Da
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path)[0]  # the model store's streaming hash
 
 
 def run_distill(settings: Settings, name: str, options: DistillOptions = DistillOptions(),

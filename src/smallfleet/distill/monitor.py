@@ -9,24 +9,15 @@ file's ladder) and the reason is recorded in the registry's history.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from smallfleet.config.settings import Settings
 from smallfleet.constrain.outcome import canonical
 from smallfleet.contracts.spec import ContractSpec
+from smallfleet.route.calibrate import wilson_upper
 from smallfleet.specialists.registry import SpecialistRegistry
 from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
-
-
-def wilson_upper(successes: int, n: int, z: float = 1.0) -> float:
-    if n == 0:
-        return 1.0
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre + spread) / (1 + z * z / n)
 
 
 @dataclass

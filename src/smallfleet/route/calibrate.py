@@ -136,6 +136,16 @@ def wilson_lower(successes: int, n: int, z: float) -> float:
     return (centre - spread) / (1 + z * z / n)
 
 
+def wilson_upper(successes: int, n: int, z: float = 1.0) -> float:
+    """Upper bound of the Wilson score interval (1.0 with no observations)."""
+    if n == 0:
+        return 1.0
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre + spread) / (1 + z * z / n)
+
+
 def fit(samples: list[Sample], target: float, min_accepted: int = 5, z: float = 1.0) -> Calibration:
     """The most local rule whose agreement lower bound holds the target on `samples` (installed, unchecked)."""
     best: tuple[str, Point] | None = None
