@@ -52,8 +52,11 @@ def specialist_backend(registry: SpecialistRegistry, card: Card, encoder: object
     if card.kind == "lora":
         from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
-        options = LlamaCppOptions(path=Path(card.base["path"]), lora_path=registry.file(card, "adapter"),
-                                  n_ctx=int(card.hyperparameters.get("n_ctx", 2048)))
+        n_ctx = int(card.hyperparameters.get("n_ctx", 2048))
+        # A merged GGUF (base + adapter folded into one file) decodes at the base's speed; older versions
+        # have only the adapter, served on top of the base file.
+        options = (LlamaCppOptions(path=registry.file(card, "model"), n_ctx=n_ctx) if "model" in card.files else
+                   LlamaCppOptions(path=Path(card.base["path"]), lora_path=registry.file(card, "adapter"), n_ctx=n_ctx))
         return LlamaCppBackend(card.model_id, options, ModelInfo(id=card.model_id, location="local",
                                                                   context_window=options.n_ctx,
                                                                   owned_by="smallfleet-specialist"))

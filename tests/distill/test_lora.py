@@ -79,6 +79,8 @@ def test_lora_specialist_is_trained_exported_gated_and_served(header_settings: S
     registry = SpecialistRegistry(header_settings.home)
     card = registry.card("header", "v1")
     assert registry.file(card, "adapter").is_file() and card.base["sha256"] and card.hyperparameters["steps"] >= 1
+    assert registry.file(card, "model").is_file()  # the merged GGUF, which is what is served
+    assert candidate["format"].startswith("merged GGUF") and candidate["bytes"] > 0
     assert result["metrics"]["candidate"]["validity"] == 1.0  # constrained: every answer valid
     registry.promote("header", "v1", "test")
     with open_runtime(header_settings) as runtime:

@@ -1,9 +1,10 @@
 """Checks of an exported LoRA specialist: does llama.cpp answer like the torch model it came from, and how fast.
 
-- parity: on test prompts, the torch model's greedy answer and llama.cpp's greedy answer with the
-  adapter (both unconstrained, the same prompt ids), compared in canonical form; the share that match;
-- decode speed: tokens per second of the base model and of base + adapter, alternated in one run on
-  the same prompt, and their ratio.
+- parity: on test prompts, the torch model's greedy answer and llama.cpp's greedy answer from the
+  exported GGUF (the merged file, or base + adapter; both unconstrained, the same prompt ids),
+  compared in canonical form; the share that match;
+- decode speed: tokens per second of the base model and of the exported specialist, alternated in
+  one run on the same prompt, and their ratio.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def export_parity(torch_model: Any, backend: Any, pairs: list[tuple[list[int], l
 
 def decode_speed(base: Any, adapted: Any, tokens: int = 64, rounds: int = 2) -> dict[str, Any]:
     prompt = base.llama.tokenize(b"Write a long story about a lighthouse keeper and the sea.", add_bos=True)
-    rates: dict[str, list[float]] = {"base": [], "adapter": []}
+    rates: dict[str, list[float]] = {"base": [], "specialist": []}
     for _ in range(rounds):
-        for name, backend in (("base", base), ("adapter", adapted)):
+        for name, backend in (("base", base), ("specialist", adapted)):
             llm = backend.llama
             llm.reset()
             llm.eval(prompt)
@@ -53,6 +54,6 @@ def decode_speed(base: Any, adapted: Any, tokens: int = 64, rounds: int = 2) -> 
                     break
             rates[name].append(n / (time.perf_counter() - started))
             llm.reset()
-    base_rate, adapter_rate = max(rates["base"]), max(rates["adapter"])
-    return {"base_tokens_per_s": round(base_rate, 1), "adapter_tokens_per_s": round(adapter_rate, 1),
-            "ratio": round(adapter_rate / base_rate, 3)}
+    base_rate, own_rate = max(rates["base"]), max(rates["specialist"])
+    return {"base_tokens_per_s": round(base_rate, 1), "specialist_tokens_per_s": round(own_rate, 1),
+            "ratio": round(own_rate / base_rate, 3)}

@@ -259,6 +259,7 @@ async def _train_lora(settings: Settings, config: FleetConfig, spec: ContractSpe
     from smallfleet.distill.export_check import decode_speed, export_parity
     from smallfleet.distill.train_lora import encode, train_lora
     from smallfleet.fleet import gguf_path
+    from smallfleet.specialists.merge_gguf import merge_adapter
 
     first = next(m for m in config.models if m.id == spec.ladder[0].model)
     assert isinstance(first, LlamaCppModel)
@@ -273,16 +274,18 @@ async def _train_lora(settings: Settings, config: FleetConfig, spec: ContractSpe
                                               distill_folder(settings.home, spec.name) / "checkpoints", pad_id=eos,
                                               progress=options.progress)
             mid = model_id(spec.name, version)
-            backend = LlamaCppBackend(mid, LlamaCppOptions(path=base_path, n_ctx=first.n_ctx,
-                                                           lora_path=trained.adapter))
+            merged = merge_adapter(base_path, trained.adapter, work / "model.gguf", qtype="q8_0")
+            backend = LlamaCppBackend(mid, LlamaCppOptions(path=merged.path, n_ctx=first.n_ctx))
             rung = Rung(model=mid, prompt=lora.prompt)  # type: ignore[arg-type]
             candidate, _ = await _evaluate(mid, backend, contract, dataset, spec.quality_target, rung=rung)
             test_pairs = encode(renderer, contract, dataset.test[:options.parity_items], lora.prompt)
-            export = {"export_parity": export_parity(torch_model, backend, test_pairs, eos, spec.max_tokens),
+            export = {"format": f"merged GGUF ({', '.join(merged.types)} for the adapted matrices)",
+                      "bytes": merged.bytes,
+                      "export_parity": export_parity(torch_model, backend, test_pairs, eos, spec.max_tokens),
                       "decode_speed": decode_speed(renderer, backend)}
             del torch_model
             verdict = judge(candidate, incumbent, spec.quality_target).as_dict()
-            card = Card(spec.name, version, "lora", {"adapter": "adapter.gguf"},
+            card = Card(spec.name, version, "lora", {"adapter": "adapter.gguf", "model": "model.gguf"},
                         base={"model": first.id, "path": str(base_path), "sha256": _sha256(base_path)},
                         dataset=_dataset_card(dataset),
                         hyperparameters={**asdict(lora), "n_ctx": first.n_ctx, "steps": trained.steps,
