@@ -3,7 +3,10 @@
 It stands for "the backend called directly" in the gateway benchmark, and for a remote model in
 tests of the HTTP backend. It is a simulation: it answers every chat completion with the same
 text after `latency_s`, streamed or not, with per-token log-probs. `fail_status` makes it answer
-errors instead, to exercise error mapping.
+errors instead, to exercise error mapping. A `responder` computes the answer from the request: the
+content text, or a message dict `{"content": str | None, "tool_calls": [...]}` whose tool calls are
+in OpenAI's shape (`{"id", "type": "function", "function": {"name", "arguments": JSON text}}`) and
+are sent as they are (finish reason `tool_calls`; streamed as one delta per call).
 
 Run: `python -m smallfleet.evals.fake_upstream --port 9001 --latency 0.05`
 """
@@ -21,6 +24,7 @@ from typing import Any
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Reply = str | dict[str, Any]  # the content text, or a message: {"content": ..., "tool_calls": [...]}
 
 
 @dataclass
@@ -30,7 +34,7 @@ class FakeUpstream:
     latency_s: float = 0.0
     text: str = "ok, done"
     fail_status: int | None = None
-    responder: Callable[[dict[str, Any]], str] | None = None  # computes the answer text from the request
+    responder: Callable[[dict[str, Any]], Reply] | None = None  # computes the answer from the request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -57,14 +61,22 @@ class FakeUpstream:
             err = {"error": {"message": f"simulated failure {self.fail_status}", "type": "server_error"}}
             await self._json(send, self.fail_status, err, {"retry-after": "2"} if self.fail_status == 429 else None)
             return
-        text = self.responder(request) if self.responder is not None else self.text
+        reply = self.responder(request) if self.responder is not None else self.text
+        text, calls = (reply, []) if isinstance(reply, str) else (reply.get("content") or "",
+                                                                  list(reply.get("tool_calls") or []))
         tokens, finish = _truncate(text, request)
+        if calls and finish == "stop":
+            finish = "tool_calls"
         if request.get("stream"):
-            await self._stream(send, request, tokens, finish)
+            await self._stream(send, request, tokens, finish, calls)
         else:
-            await self._json(send, 200, self._completion(request, tokens, finish))
+            await self._json(send, 200, self._completion(request, tokens, finish, calls))
 
-    def _completion(self, request: dict[str, Any], tokens: list[str], finish: str) -> dict[str, Any]:
+    def _completion(self, request: dict[str, Any], tokens: list[str], finish: str,
+                    calls: list[dict[str, Any]]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(tokens) if tokens or not calls else None}
+        if calls:
+            message["tool_calls"] = calls
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -73,15 +85,16 @@ class FakeUpstream:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": "".join(tokens)},
+                    "message": message,
                     "logprobs": {"content": [_lp(t) for t in tokens]} if request.get("logprobs") else None,
                     "finish_reason": finish,
                 }
             ],
-            "usage": _usage(request, tokens),
+            "usage": _usage(request, tokens, calls),
         }
 
-    async def _stream(self, send: Send, request: dict[str, Any], tokens: list[str], finish: str) -> None:
+    async def _stream(self, send: Send, request: dict[str, Any], tokens: list[str], finish: str,
+                      calls: list[dict[str, Any]]) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -90,8 +103,11 @@ class FakeUpstream:
             choice = {"index": 0, "delta": {"content": tok}, "finish_reason": None,
                       "logprobs": {"content": [_lp(tok)]} if request.get("logprobs") else None}
             await _event(send, {**base, "choices": [choice]})
+        for i, call in enumerate(calls):
+            delta = {"tool_calls": [{"index": i, **call}]}
+            await _event(send, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         await _event(send, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        await _event(send, {**base, "choices": [], "usage": _usage(request, tokens)})
+        await _event(send, {**base, "choices": [], "usage": _usage(request, tokens, calls)})
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     @staticmethod
@@ -103,10 +119,13 @@ class FakeUpstream:
         await send({"type": "http.response.body", "body": data})
 
 
-def _usage(request: dict[str, Any], tokens: list[str]) -> dict[str, int]:
+def _usage(request: dict[str, Any], tokens: list[str], calls: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Token counts as a real server would roughly report them (about 4 characters a token)."""
     prompt = max(1, sum(len(str(m.get("content") or "")) for m in request.get("messages", [])) // 4)
     completion = len(tokens)  # one logprob entry per token, as a real server reports
+    for call in calls or []:  # tool calls carry no logprobs; their name and arguments cost tokens all the same
+        fn = call.get("function") or {}
+        completion += max(1, (len(fn.get("name", "")) + len(fn.get("arguments", ""))) // 4)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
