@@ -53,6 +53,9 @@ class ToolFormat(Protocol):
     def parse(self, text: str) -> list[Call] | None:
         """The calls written in `text`, or None when it is a text answer."""
 
+    def write(self, calls: list[Call]) -> str:
+        """`calls` exactly as this format's grammar has the model write them (a training target)."""
+
 
 def _calls_json(calls: list[Call]) -> str:
     return json.dumps([{"name": n, "arguments": a} for n, a in calls], ensure_ascii=False)
@@ -104,6 +107,9 @@ class MarkerFormat:
 
     def history_call(self, content: str, calls: list[Call]) -> dict[str, Any]:
         return {"role": "assistant", "content": content + self.marker + _calls_json(calls)}
+
+    def write(self, calls: list[Call]) -> str:
+        return self.marker + _calls_json(calls)
 
     def parse(self, text: str) -> list[Call] | None:
         stripped = text.strip()
@@ -157,6 +163,11 @@ class HermesFormat:
     def history_call(self, content: str, calls: list[Call]) -> dict[str, Any]:
         return {"role": "assistant", "content": content,
                 "tool_calls": [{"type": "function", "function": {"name": n, "arguments": a}} for n, a in calls]}
+
+    def write(self, calls: list[Call]) -> str:
+        """Tagged blocks (the tags are special tokens: tokenise the result with special tokens on)."""
+        return "\n".join(f"{self.open_tag}\n{json.dumps({'name': n, 'arguments': a}, ensure_ascii=False)}\n"
+                         f"{self.close_tag}" for n, a in calls)
 
     def parse(self, text: str) -> list[Call] | None:
         stripped = text.strip()

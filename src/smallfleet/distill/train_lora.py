@@ -2,8 +2,9 @@
 
 Prompt parity: every training prompt is produced by the serving backend itself
 (`LlamaCppBackend.render`: the GGUF's chat template, the rung's messages, the constraint's
-instructions), so training and serving see the same token ids; the target is the reference's
-tokens followed by the end-of-turn token, and the loss covers the target tokens only.
+instructions), so training and serving see the same token ids; the target is the reference written
+as the constrained model writes it (`constrain.written`: schema key order, the model's own tool
+format) followed by the end-of-turn token, and the loss covers the target tokens only.
 
 The base weights come from the GGUF through transformers (`gguf_file=`, dequantised to float32; no
 hub). Training is a plain AdamW loop with a fixed seed, a progress bar with ETA on stderr, a
@@ -58,12 +59,18 @@ class TrainedLora:
 
 def encode(backend: Any, contract: Contract, examples: Sequence[Example], prompt: str) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, target ids) per example, rendered by the serving backend (prompt parity)."""
+    from smallfleet.constrain.spec import ToolsConstraint
+    from smallfleet.constrain.written import written_answer
+
     rung = Rung(model=backend.info.id, prompt=prompt)  # type: ignore[arg-type]
     llm = backend.llama
+    # Tool tags are special tokens in formats that have them (Hermes); JSON and text never contain them.
+    special = isinstance(contract.constraint, ToolsConstraint) and backend.tool_format.name == "hermes"
     out = []
     for e in examples:
         ids = backend.render(contract.messages(e.input, rung), contract.constraint)
-        target = llm.tokenize(e.reference.encode(), add_bos=False, special=False) + [llm.token_eos()]
+        text = written_answer(contract.constraint, e.reference, backend.tool_format)
+        target = llm.tokenize(text.encode(), add_bos=False, special=special) + [llm.token_eos()]
         out.append((list(ids), target))
     return out
 
