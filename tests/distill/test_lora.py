@@ -48,23 +48,24 @@ def header_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     return settings
 
 
-def test_training_prompts_are_the_prompts_the_served_rung_receives(header_settings: Settings) -> None:
-    from smallfleet.contracts.spec import ContractSpec
+@pytest.mark.parametrize("prompt", ["input", "bare"])
+def test_training_prompts_are_the_prompts_the_served_rung_receives(header_settings: Settings, prompt: str) -> None:
+    from smallfleet.contracts.spec import ContractSpec, Rung
+    from smallfleet.distill.gate import answer
     from smallfleet.route.router import Contract
 
     contract = Contract.load(ContractSpec.model_validate(HEADER))
     backend = LlamaCppBackend("smollm2-135m", LlamaCppOptions(path=embedded_gguf_path(), n_ctx=2048))
     text = documents.generate_documents(1)[0].header().text
-    [(trained_prompt, target)] = encode(backend, contract, [Example("x", text, '{"a": 1}', "label", 0.0)], "input")
+    [(trained_prompt, target)] = encode(backend, contract, [Example("x", text, '{"a": 1}', "label", 0.0)], prompt)
     seen: list[list[int]] = []
     render = backend.render
-    backend.render = lambda messages, constraint=None: seen.append(render(messages, constraint)) or seen[-1]
-    from smallfleet.contracts.spec import Rung
-    from smallfleet.distill.gate import answer
-
-    asyncio.run(answer(backend, contract, [Example("x", text, "{}", "label", 0.0)], Rung(model="s", prompt="input")))
+    backend.render = lambda *args: seen.append(render(*args)) or seen[-1]  # type: ignore[method-assign]
+    asyncio.run(answer(backend, contract, [Example("x", text, "{}", "label", 0.0)], Rung(model="s", prompt=prompt)))
     assert seen == [trained_prompt]  # byte for byte the same token ids
     assert target[-1] == backend.llama.token_eos() and backend.llama.detokenize(target[:-1]) == b'{"a": 1}'
+    shown = backend.llama.detokenize(trained_prompt, special=True).decode()
+    assert text in shown and (("[0-9]{5}" in shown) == (prompt == "input"))  # bare: no schema text in the prompt
     asyncio.run(backend.aclose())
 
 

@@ -231,3 +231,13 @@ def test_a_rung_calibrated_to_escalate_is_skipped_but_kept_as_fallback(small, bi
     big.enqueue([GOOD])
     shadowed = run(r, shadow=True)  # calibration data still collects rung 0's answers
     assert any(a.rung == 0 and a.status != "skipped" for a in shadowed.attempts)
+
+
+@pytest.mark.parametrize("prompt, described", [("contract", True), ("input", True), ("bare", False)])
+def test_each_rung_gets_the_prompt_it_was_trained_on(small, big, prompt: str, described: bool) -> None:
+    small.enqueue([FakeReply(GOOD, logprob=-0.1)])
+    contract = spec(ladder=[{"model": "small", "prompt": prompt}, {"model": "big"}])
+    run(router(small, big, contract))
+    [call] = small.history
+    assert [m.role for m in call.messages] == (["system", "user"] if prompt == "contract" else ["user"])
+    assert call.params.constraint_instructions is described  # bare: the backend leaves the schema text out

@@ -51,6 +51,9 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     top_logprobs: int = 0
+    # Local models: describe the constraint (schema, tools) in the prompt. A specialist fine-tuned without
+    # that text (`prompt: bare`) is served without it; the grammar enforces the shape either way.
+    constraint_instructions: bool = True
 
 
 @dataclass(frozen=True)

@@ -130,9 +130,11 @@ class LlamaCppBackend(Backend):
             raise ConfigError(f"model {model_id!r}: its chat template or vocabulary has no <tool_call> tool format")
         return found
 
-    def render(self, messages: tuple[ChatMessage, ...], constraint: Constraint | None = None) -> list[int]:
-        """Prompt token ids for `messages` under the model's own chat template (with constraint instructions)."""
-        given = for_local_model(messages, constraint, self.tool_format)
+    def render(self, messages: tuple[ChatMessage, ...], constraint: Constraint | None = None,
+               instructions: bool = True) -> list[int]:
+        """Prompt token ids for `messages` under the model's own chat template (with the constraint's
+        instructions unless `instructions` is False)."""
+        given = for_local_model(messages, constraint if instructions else None, self.tool_format)
         prompt = self._formatter(messages=given.messages, tools=given.tools).prompt
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
@@ -193,7 +195,7 @@ class LlamaCppBackend(Backend):
     ) -> None:
         started = time.perf_counter()
         masker = self._masker(constraint)
-        prompt = self.render(messages, constraint)
+        prompt = self.render(messages, constraint, params.constraint_instructions)
         max_tokens = self._check_fits(len(prompt), params.max_tokens)
         llm, lib, ctx = self._llm, self._lib, self._llm._ctx
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))

@@ -63,7 +63,8 @@ def run(contract: str = typer.Argument(..., help="contract name"),
         max_minutes: float = typer.Option(20.0, min=0.1, help="LoRA: stop training after this long, keep what it learnt"),
         rank: int = typer.Option(16, min=1, help="LoRA: rank"),
         learning_rate: float = typer.Option(3e-4, min=1e-6, help="LoRA: AdamW learning rate"),
-        prompt: str = typer.Option("input", help="LoRA: input (the input alone) or contract (the full contract prompt)"),
+        prompt: str = typer.Option("input", help="LoRA: input (the input and the constraint's instructions), bare (the "
+                                                 "input alone) or contract (the full contract prompt)"),
         device: str = typer.Option("cpu", help="LoRA: torch device (cpu, cuda)"),
         as_json: bool = typer.Option(False, "--json")) -> None:
     """dataset -> train -> gate -> promote if it passes -> recalibrate; prints one JSON object."""
@@ -74,8 +75,8 @@ def run(contract: str = typer.Argument(..., help="contract name"),
     wanted = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
     if wanted and set(wanted) - {"classifier", "lora"}:
         raise SmallfleetError(f"--kinds takes classifier and/or lora, not {kinds!r}")
-    if prompt not in ("input", "contract"):
-        raise SmallfleetError(f"--prompt must be input or contract, not {prompt!r}")
+    if prompt not in ("input", "bare", "contract"):
+        raise SmallfleetError(f"--prompt must be input, bare or contract, not {prompt!r}")
     lora = LoraOptions(rank=rank, alpha=2 * rank, learning_rate=learning_rate, epochs=epochs, max_minutes=max_minutes,
                        device=device, prompt=prompt)
     _emit(run_distill(Settings.from_env(), contract, DistillOptions(min_examples=min_examples, promote=promote,

@@ -91,9 +91,10 @@ class Rung(_Strict):
     retries: int = Field(0, ge=0, le=5)
     samples: int = Field(1, ge=1, le=8, description="k samples for agreement (first greedy, rest sampled)")
     accept: AcceptRule = Field(default_factory=AcceptRule)
-    prompt: Literal["contract", "input"] = Field(
-        "contract", description="contract: instructions + examples + input; input: the input alone (a specialist "
-                                "fine-tuned on exactly that prompt)")
+    prompt: Literal["contract", "input", "bare"] = Field(
+        "contract", description="contract: instructions + examples + input; input: the input alone, with the "
+                                "constraint's instructions (a specialist fine-tuned on exactly that prompt); bare: "
+                                "the input alone, without them (the grammar still enforces the shape)")
 
 
 class Example(_Strict):

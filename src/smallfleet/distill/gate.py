@@ -42,7 +42,8 @@ class Answered:
 
 async def answer(backend: Backend, contract: Contract, examples: Sequence[Example], rung: Rung | None = None) -> Answered:
     """Greedy answers with the router's own prompt (for `rung`), constraint and token budget."""
-    params = SamplingParams(max_tokens=contract.spec.max_tokens, temperature=0.0, top_logprobs=2)
+    params = SamplingParams(max_tokens=contract.spec.max_tokens, temperature=0.0, top_logprobs=2,
+                            constraint_instructions=rung is None or rung.prompt != "bare")
     samples, answers, latencies = [], [], []
     for e in examples:
         started = time.perf_counter()

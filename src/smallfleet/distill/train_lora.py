@@ -40,7 +40,8 @@ class LoraOptions:
     max_minutes: float = 20.0
     seed: int = 0
     device: str = "cpu"
-    prompt: str = "input"  # "input": the input alone (short, fast) | "contract": the full contract prompt
+    prompt: str = "input"  # "input": the input + the constraint's instructions | "bare": the input alone (shortest)
+    #                        | "contract": the full contract prompt
     checkpoint_s: float = 60.0
 
 
@@ -68,7 +69,7 @@ def encode(backend: Any, contract: Contract, examples: Sequence[Example], prompt
     special = isinstance(contract.constraint, ToolsConstraint) and backend.tool_format.name == "hermes"
     out = []
     for e in examples:
-        ids = backend.render(contract.messages(e.input, rung), contract.constraint)
+        ids = backend.render(contract.messages(e.input, rung), contract.constraint, instructions=prompt != "bare")
         text = written_answer(contract.constraint, e.reference, backend.tool_format)
         target = llm.tokenize(text.encode(), add_bos=False, special=special) + [llm.token_eos()]
         out.append((list(ids), target))

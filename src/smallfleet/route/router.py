@@ -71,9 +71,10 @@ class Contract:
         return cls(spec, constraint, validators, rules)
 
     def messages(self, text: str, rung: Rung | None = None) -> tuple[ChatMessage, ...]:
-        """The prompt sent to `rung` (default: the contract's full prompt). A rung with `prompt: input` (a
-        fine-tuned specialist) gets the input alone; its constraint's instructions are added by its backend."""
-        if rung is not None and rung.prompt == "input":
+        """The prompt sent to `rung` (default: the contract's full prompt). A rung with `prompt: input` or `bare`
+        (a fine-tuned specialist) gets the input alone; with `input` its backend adds the constraint's
+        instructions, with `bare` it does not (see `SamplingParams.constraint_instructions`)."""
+        if rung is not None and rung.prompt in ("input", "bare"):
             return (ChatMessage("user", text),)
         msgs: list[ChatMessage] = []
         if self.spec.instructions:
@@ -314,7 +315,8 @@ class Router:
                     seed: int | None, temperature: float = 0.0) -> Generation:
         breaker = self.state.breaker(entry.info.id)
         params = SamplingParams(max_tokens=contract.spec.max_tokens, temperature=temperature, seed=seed,
-                                top_logprobs=2 if entry.info.location == "local" else 0)
+                                top_logprobs=2 if entry.info.location == "local" else 0,
+                                constraint_instructions=rung.prompt != "bare")
         last: SmallfleetError | None = None
         for attempt in range(rung.retries + 1):
             try:
