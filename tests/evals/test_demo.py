@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from smallfleet.evals.demo import run_demo
 
 
 def test_demo_calibrates_then_routes_a_held_out_split(tmp_path: Path) -> None:
-    result = run_demo(n_tickets=8, n_documents=8, home=tmp_path, shifted=4)
-    assert set(result["contracts"]) == {"ticket-triage", "invoice-extraction", "invoice-header"}
+    result = run_demo(n_tickets=8, n_documents=8, home=tmp_path, shifted=4, n_agent=8)
+    assert set(result["contracts"]) == {"ticket-triage", "invoice-extraction", "invoice-header", "agent-step"}
     for name, part in result["contracts"].items():
         report = part["held_out_report"]
         assert report["requests"] == part["held_out_items"] == 4
@@ -23,3 +25,15 @@ def test_demo_calibrates_then_routes_a_held_out_split(tmp_path: Path) -> None:
     shifted = result["contracts"]["ticket-triage"]["shifted_report"]
     assert shifted["requests"] == 4 and shifted["answered"] == 4
     assert result["contracts"]["invoice-header"]["shifted_report"] is None  # no shifted documents yet
+    tools = result["contracts"]["agent-step"]["tool_scores"]
+    assert tools["zero_shot_small_model_calibration_split"]["n"] == 4 and tools["served_shifted"]["n"] == 4
+    # every held-out request was answered (locally or by the 97%-right teacher), so most decisions are right
+    assert tools["served_held_out"]["n"] == 4 and tools["served_held_out"]["right_decision"] >= 0.5
+    assert result["contracts"]["ticket-triage"]["tool_scores"] is None
+
+
+def test_demo_runs_only_the_contracts_asked_for(tmp_path: Path) -> None:
+    result = run_demo(n_tickets=4, n_documents=4, home=tmp_path, shifted=0, n_agent=4, contracts=("agent-step",))
+    assert list(result["contracts"]) == ["agent-step"]
+    with pytest.raises(ValueError, match="unknown demo contract"):
+        run_demo(home=tmp_path, contracts=("nope",))

@@ -175,6 +175,9 @@ def demo(
                                  "user requests: cold-start traffic -> distill -> route the test split)"),
     traffic: int = typer.Option(1000, min=50, max=15100, help="clinc150: cold-start requests (of the train split)"),
     test_limit: int = typer.Option(None, min=10, max=5500, help="clinc150: route an even sample of the test split"),
+    agent: int = typer.Option(300, min=4, max=1000, help="reference: agent-step requests (tool calls) to run"),
+    contracts: str = typer.Option(None, help="reference: only these contracts, comma-separated (ticket-triage, "
+                                  "invoice-extraction, invoice-header, agent-step)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Reference workload through local models -> simulated teacher: calibrate every local rung, then route a
@@ -190,8 +193,13 @@ def demo(
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
         return
 
+    chosen = tuple(c.strip() for c in contracts.split(",") if c.strip()) if contracts else None
+    known = ("ticket-triage", "invoice-extraction", "invoice-header", "agent-step")
+    if chosen and set(chosen) - set(known):
+        raise SmallfleetError(f"--contracts takes {', '.join(known)}, not {contracts!r}")
     result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
-                      local_models=demo_ladder(ladder), distill=not zero_shot, shifted=shifted)
+                      local_models=demo_ladder(ladder), distill=not zero_shot, shifted=shifted, n_agent=agent,
+                      contracts=chosen)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

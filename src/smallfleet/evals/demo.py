@@ -26,9 +26,9 @@ from smallfleet.route.predictor import TextPredictor, evaluate_predictor
 from smallfleet.promotion import PREDICTOR_SKIP_BELOW, predictor_path
 from smallfleet.runtime import Runtime, open_runtime
 from smallfleet.sim.serve import serve_in_thread
-from smallfleet.sim.teacher import TeacherOracle, reference_labels, teacher_app
+from smallfleet.sim.teacher import AgentOracle, TeacherOracle, agent_reference, reference_labels, teacher_app
 from smallfleet.trace.sqlite import TraceQuery
-from smallfleet.workload import documents, tickets
+from smallfleet.workload import agent_tools, documents, tickets
 
 TEACHER_PRICE = {"price_per_1k_input": 0.0025, "price_per_1k_output": 0.01}  # USD, a hosted mid-size model
 
@@ -59,13 +59,17 @@ def demo_config(teacher_url: str, target: float, shots: int = 3,
                             quality_target=target, max_tokens=96, examples=examples[name],
                             ladder=ladder)
 
+    # The agent step: ten tools, `tool_choice: auto` (some requests need no tool); no few-shot examples.
+    agent = ContractSpec(name="agent-step", instructions=agent_tools.INSTRUCTIONS,
+                         output=agent_tools.agent_contract_output("auto"), quality_target=target, max_tokens=128,
+                         ladder=ladder)
     return FleetConfig(
         models=[*local,
                 OpenAIModel(kind="openai", id="teacher", base_url=teacher_url + "/v1",
                             model="stand-in-teacher (simulated)", concurrency=16, **TEACHER_PRICE)],
         contracts=[contract("ticket-triage", tickets.INSTRUCTIONS, tickets.SCHEMA),
                    contract("invoice-extraction", documents.INSTRUCTIONS, documents.SCHEMA),
-                   contract("invoice-header", documents.HEADER_INSTRUCTIONS, documents.HEADER_SCHEMA)],
+                   contract("invoice-header", documents.HEADER_INSTRUCTIONS, documents.HEADER_SCHEMA), agent],
     )
 
 
@@ -78,13 +82,52 @@ async def _phase(runtime: Runtime, contract: str, items: list[Any], shadow: bool
     ids = []
     for item in items:
         _, trace = await runtime.arun(contract, item.text, shadow=shadow, endpoint=endpoint)
-        runtime.store.add_label(trace.id, canonical_label(item.label), source="gold")
+        runtime.store.add_label(trace.id, gold_reference(item), source="gold")
         ids.append(trace.id)
     return ids
 
 
 def canonical_label(label: dict[str, Any]) -> str:
     return json.dumps(label)
+
+
+def gold_reference(item: Any) -> str:
+    """An item's gold answer as the router records answers: JSON for labels, calls or text for agent requests."""
+    if isinstance(item, agent_tools.AgentRequest):
+        return agent_tools.gold_answer(item)
+    return canonical_label(item.label)
+
+
+def teacher_right(oracle: TeacherOracle, item: Any) -> bool:
+    """Whether the simulated teacher answers `item` correctly (what sending everything to it would score)."""
+    if isinstance(item, agent_tools.AgentRequest):
+        assert oracle.agent is not None
+        return oracle.agent.correct(item.text)
+    return oracle.answer(item.text, list(item.label)) == item.label
+
+
+def tool_scores(traces: list[Any], items: list[Any], rung: int | None = None) -> dict[str, Any] | None:
+    """Agent requests only: the share of right calls, right tools and right decisions (call or not), for
+    rung `rung`'s answers (None: the answer the router served). Text answers are not graded."""
+    if not items or not isinstance(items[0], agent_tools.AgentRequest):
+        return None
+    by_text = {i.text: i for i in items}
+    totals = {"right_call": 0, "right_tool": 0, "right_decision": 0}
+    n = 0
+    for trace in traces:
+        item = by_text.get(trace.input or "")
+        if item is None:
+            continue
+        if rung is None:  # the accepted attempt's answer: calls as a JSON list (trace.output is the text content)
+            accepted = next((a for a in trace.attempts if a.get("status") == "accepted"), None)
+            answer = accepted.get("output") if accepted else None
+        else:
+            own = next((a for a in trace.attempts if a.get("rung") == rung), None)
+            answer = own.get("output") if own and (own.get("signals") or {}).get("valid") else None
+        for key, value in agent_tools.score_answer(answer, item).items():
+            totals[key] += value
+        n += 1
+    return {"n": n, **{k: round(v / n, 4) for k, v in totals.items()}} if n else None
 
 
 def field_accuracy(traces: list[Any], items: list[Any], rung: int = 0) -> dict[str, float]:
@@ -96,7 +139,7 @@ def field_accuracy(traces: list[Any], items: list[Any], rung: int = 0) -> dict[s
             answer = json.loads(first["output"]) if first else {}
         except ValueError:
             answer = {}
-        for key, value in item.label.items():
+        for key, value in (item.label.items() if isinstance(getattr(item, "label", None), dict) else ()):
             hits[key] = hits.get(key, 0) + (answer.get(key) == value)
     return {k: round(v / len(items), 3) for k, v in hits.items()} if items else {}
 
@@ -108,7 +151,7 @@ def _served_report(runtime: Runtime, name: str, ids: set[str], items: list[Any],
         return None
     served = [t for t in runtime.store.query(TraceQuery(limit=1_000_000, contract=name)) if t.id in ids]
     result = report(served, runtime.store.labels(name), top_cost_per_request=top_cost)
-    teacher_quality = sum(oracle.answer(i.text, list(i.label)) == i.label for i in items) / len(items)
+    teacher_quality = sum(teacher_right(oracle, i) for i in items) / len(items)
     routed_quality = result["quality_vs_reference"]
     result["all_top_rung_quality"] = round(teacher_quality, 4)
     result["quality_loss_vs_all_top_rung"] = (round(teacher_quality - routed_quality, 4)
@@ -124,18 +167,26 @@ def _mean_teacher_cost(traces: list[Any]) -> float | None:
 def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: float = 0.5,
              teacher_accuracy: float = 0.97, target: float = 0.95, home: Path | None = None,
              use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None,
-             distill: bool = True, shifted: int = 100, min_examples: int = 40) -> dict[str, Any]:
+             distill: bool = True, shifted: int = 100, min_examples: int = 40, n_agent: int = 300,
+             contracts: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Run the calibration split through the whole ladder (shadow), distil a specialist from it (unless
     `distill` is False: the zero-shot ladder), calibrate, then route the held-out split and a shifted set
-    (phrasings, aliases and noise never seen in training; tickets only so far). `local_models` are the local
+    (phrasings, aliases and noise never seen in training; tickets and the agent step so far). `contracts` picks
+    some of the four (default: all); `n_agent` is the agent step's request count. `local_models` are the local
     rungs, smallest first (default: the embedded SmolLM2-135M), followed by the simulated teacher. Traces,
     specialists and calibration stay in `home` (default: SMALLFLEET_HOME), so `smallfleet report --endpoint
     demo:serve` shows the held-out figures again."""
     docs = documents.generate_documents(300)[:n_documents]
-    workload = {"ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
-                "invoice-header": [d.header() for d in docs]}
-    shifted_items = {"ticket-triage": tickets.generate_shifted_tickets(shifted)} if shifted else {}
-    oracle = TeacherOracle(reference_labels(), teacher_accuracy)
+    workload: dict[str, list[Any]] = {
+        "ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
+        "invoice-header": [d.header() for d in docs], "agent-step": agent_tools.generate_agent_requests(n_agent)}
+    shifted_items: dict[str, list[Any]] = {
+        "ticket-triage": tickets.generate_shifted_tickets(shifted),
+        "agent-step": agent_tools.generate_shifted_agent_requests(shifted)} if shifted else {}
+    unknown = set(contracts or ()) - set(workload)
+    if unknown:
+        raise ValueError(f"unknown demo contract(s) {', '.join(sorted(unknown))}; known: {', '.join(workload)}")
+    oracle = TeacherOracle(reference_labels(), teacher_accuracy, agent=AgentOracle(agent_reference(), teacher_accuracy))
     with serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
         settings = Settings(home=home or Settings.from_env().home, config_path=None)
         config = demo_config(teacher_url, target, local_models=local_models)
@@ -147,6 +198,8 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
                                "mode": "distill" if distill else "zero-shot", "contracts": {}}
         try:
             for spec in config.contracts:
+                if contracts and spec.name not in contracts:
+                    continue
                 out["contracts"][spec.name] = _contract(runtime, settings, config, spec, workload[spec.name],
                                                         shifted_items.get(spec.name, []), calibration_fraction,
                                                         target, use_predictor, distill, min_examples, oracle,
@@ -185,9 +238,13 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
     distilled = None
     if distill:
         from smallfleet.distill.loop import DistillOptions, run_distill
+        from smallfleet.distill.train_lora import LoraOptions
 
-        distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples, parity_items=15),
-                                config=config)
+        # Tool contracts: the specialist is trained and served on the bare input (SmolLM2's prompt with the ten
+        # tools described is 776 tokens, bare ~30; the grammar still enforces names and arguments).
+        prompt = "bare" if spec.output.tools else "input"
+        distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples, parity_items=15,
+                                                               lora=LoraOptions(prompt=prompt)), config=config)
     runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
     served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
     held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
@@ -205,7 +262,22 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
         "curves": {str(c.rung): c.as_dict()["curve"] for c in fitted},
         "held_out_report": _served_report(runtime, name, held_ids, held, oracle, top_cost),
         "shifted_report": _served_report(runtime, name, shifted_ids, shifted, oracle, top_cost),
+        "tool_scores": _tool_figures(runtime, name, traces, calib, held_ids, held, shifted_ids, shifted),
     }
+
+
+def _tool_figures(runtime: Runtime, name: str, calib_traces: list[Any], calib: list[Any], held_ids: set[str],
+                  held: list[Any], shifted_ids: set[str], shifted: list[Any]) -> dict[str, Any] | None:
+    """Agent step: `tool_choice: auto` accuracy of the zero-shot small model (calibration split, before
+    distillation) and of what the router served afterwards (held-out and shifted)."""
+    if tool_scores(calib_traces, calib, rung=0) is None:
+        return None
+    served = runtime.store.query(TraceQuery(limit=1_000_000, contract=name))
+    return {"zero_shot_small_model_calibration_split": tool_scores(calib_traces, calib, rung=0),
+            "served_held_out": tool_scores([t for t in served if t.id in held_ids], held),
+            "served_held_out_local_answers": tool_scores(
+                [t for t in served if t.id in held_ids and _answered_locally(t)], held),
+            "served_shifted": tool_scores([t for t in served if t.id in shifted_ids], shifted)}
 
 
 def _distill_summary(result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -214,3 +286,8 @@ def _distill_summary(result: dict[str, Any] | None) -> dict[str, Any] | None:
     keep = ("version", "model_id", "promoted", "gate", "metrics", "candidates", "training_minutes", "minutes")
     return {**{k: result.get(k) for k in keep}, "dataset": {k: result["dataset"].get(k)
                                                             for k in ("kept", "dropped", "sources")}}
+
+
+def _answered_locally(trace: Any) -> bool:
+    accepted = next((a for a in trace.attempts if a.get("status") == "accepted"), None)
+    return accepted is not None and accepted.get("location") == "local"
