@@ -83,3 +83,21 @@ def test_distill_eval_scores_every_version_on_the_frozen_test(settings: Settings
     data = json.loads(out.stdout)
     assert set(data["results"]) == {"zero_shot_base", "v1"} and data["results"]["v1"]["promoted"] is True
     assert data["results"]["v1"]["n"] == data["test_items"] and data["results"]["zero_shot_base"]["exact_match"] == 0
+
+
+def test_each_output_kind_gets_the_specialists_that_can_serve_it() -> None:
+    from smallfleet.config.fleet import FleetConfig
+    from smallfleet.contracts.spec import ContractSpec
+    from smallfleet.distill.loop import candidate_kinds
+    from smallfleet.route.router import Contract
+    from smallfleet.workload.agent_tools import agent_contract_output
+
+    config = FleetConfig.model_validate({"models": [{"id": "small", "kind": "llamacpp", "path": "/nowhere.gguf"},
+                                                    {"id": "teacher", "kind": "fake", "location": "remote"}]})
+    outputs = {"choice": {"choice": ["a", "b"]}, "tools": agent_contract_output("auto"), "regex": {"regex": "[0-9]+"},
+               "object": {"json_schema": {"type": "object", "properties": {"x": {"type": "string"}}}}}
+    kinds = {}
+    for name, output in outputs.items():
+        spec = ContractSpec(name=name, output=output, ladder=["small", "teacher"])
+        kinds[name] = candidate_kinds(config, spec, Contract.load(spec), DistillOptions(kinds=("classifier", "lora")))
+    assert kinds == {"choice": ["classifier", "lora"], "tools": ["lora"], "regex": ["lora"], "object": ["lora"]}

@@ -161,7 +161,7 @@ def evaluate_current(settings: Settings, name: str, options: DistillOptions = Di
 
 def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract, options: DistillOptions) -> list[str]:
     """Which specialists to train, smallest first (`options.kinds`, else: the classifier when it fits, else LoRA)."""
-    from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint, RegexConstraint
+    from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint, RegexConstraint, ToolsConstraint
     from smallfleet.specialists.classifier import layout_of
 
     fits = []
@@ -169,7 +169,7 @@ def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract,
         fits.append("classifier")
     first = next((m for m in config.models if m.id == spec.ladder[0].model), None)
     if isinstance(first, LlamaCppModel) and isinstance(contract.constraint, (JsonSchemaConstraint, ChoiceConstraint,
-                                                                              RegexConstraint)):
+                                                                              RegexConstraint, ToolsConstraint)):
         fits.append("lora")
     if options.kinds is not None:
         return [k for k in fits if k in options.kinds]
