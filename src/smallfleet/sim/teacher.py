@@ -31,7 +31,7 @@ from typing import Any
 from smallfleet.evals.fake_upstream import FakeUpstream, Reply
 from smallfleet.workload import agent_tools
 from smallfleet.workload.agent_tools import AgentRequest, Call
-from smallfleet.workload.documents import CURRENCIES, VENDORS, generate_documents
+from smallfleet.workload.documents import CURRENCIES, VENDORS, generate_documents, generate_shifted_documents
 from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES, generate_shifted_tickets, generate_tickets
 
 ALTERNATIVES: dict[str, list[Any]] = {"category": list(CATEGORIES), "urgency": list(URGENCIES),
@@ -209,6 +209,7 @@ def reference_labels(tickets: int = 500, documents: int = 300) -> dict[str, dict
     labels: dict[str, dict[str, Any]] = {t.text.strip(): dict(t.label) for t in generate_tickets(tickets)}
     labels.update({t.text.strip(): dict(t.label) for t in generate_shifted_tickets(tickets)})
     labels.update({d.text.strip(): dict(d.label) for d in generate_documents(documents)})
+    labels.update({d.text.strip(): dict(d.label) for d in generate_shifted_documents(documents)})
     return labels
 
 
