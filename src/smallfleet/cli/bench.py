@@ -78,6 +78,36 @@ def gateway(
            as_json)
 
 
+@bench_app.command("training-load")
+@one_line_errors
+def training_load(
+    blocks: int = typer.Option(3, min=1, help="rounds of the three phases (idle, nice 19, nice 0), interleaved"),
+    per_block: int = typer.Option(8, min=1, help="requests per phase per round"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Serving latency on SmolLM2 while a LoRA training process runs beside it (nice 19 as `distill watch`
+    starts it, and nice 0), against idle, in one run."""
+    from smallfleet.evals.training_load import run_training_load_bench
+
+    _print(run_training_load_bench(blocks=blocks, per_block=per_block), as_json)
+
+
+@bench_app.command("prompt-cost")
+@one_line_errors
+def prompt_cost(
+    contract: str = typer.Option("agent-step", help="a reference demo contract: agent-step, ticket-triage, "
+                                 "invoice-extraction, invoice-header"),
+    steps: int = typer.Option(4, min=1, help="LoRA training steps timed per prompt mode"),
+    requests: int = typer.Option(6, min=1, help="requests timed per prompt mode"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Prompt tokens, LoRA seconds per training step and serving latency for the bare, input and contract
+    prompts of one contract, side by side in one run."""
+    from smallfleet.evals.prompt_cost import run_prompt_cost_bench
+
+    _print(run_prompt_cost_bench(contract, steps=steps, requests=requests), as_json)
+
+
 @bench_app.command("constrained")
 def constrained(
     max_tokens: int = typer.Option(128, min=1),

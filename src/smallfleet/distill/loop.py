@@ -291,6 +291,7 @@ async def _train_lora(settings: Settings, config: FleetConfig, spec: ContractSpe
                         hyperparameters={**asdict(lora), "n_ctx": first.n_ctx, "steps": trained.steps,
                                          "planned_steps": trained.planned_steps,
                                          "stopped_by_time_cap": trained.stopped_by_time_cap,
+                                         "seconds_per_step": trained.seconds_per_step,
                                          "mean_prompt_tokens": round(trained.mean_prompt_tokens, 1),
                                          "final_losses": trained.losses[-5:]},
                         metrics={**{k: v.as_dict() for k, v in cards.items()}, "candidate": candidate.as_dict(),

@@ -56,6 +56,7 @@ class TrainedLora:
     losses: list[float] = field(default_factory=list)
     stopped_by_time_cap: bool = False
     resumed_from_step: int = 0
+    seconds_per_step: float | None = None  # training steps only (loading the base model excluded)
 
 
 def encode(backend: Any, contract: Contract, examples: Sequence[Example], prompt: str) -> list[tuple[list[int], list[int]]]:
@@ -133,6 +134,7 @@ def train_lora(base: Path, pairs: list[tuple[list[int], list[int]]], options: Lo
     last_save = time.perf_counter()
     stopped = False
     model.train()
+    loop_started = time.perf_counter()
     bar = tqdm(total=len(plan), initial=step, desc="lora", unit="step", file=sys.stderr, disable=not progress)
     while step < len(plan):
         if (time.perf_counter() - started) / 60 > options.max_minutes:
@@ -166,13 +168,15 @@ def train_lora(base: Path, pairs: list[tuple[list[int], list[int]]], options: Lo
             checkpoint.with_suffix(".tmp").replace(checkpoint)
             last_save = time.perf_counter()
     bar.close()
+    per_step = (time.perf_counter() - loop_started) / (step - resumed) if step > resumed else None
     model.eval()
     write_adapter(get_peft_model_state_dict(model), out, arch=facts["arch"], alpha=options.alpha,
                   n_head=facts["n_head"], n_head_kv=facts["n_head_kv"])
     if checkpoint.is_file():
         checkpoint.unlink()
     return TrainedLora(out, (time.perf_counter() - started) / 60, step, len(plan), len(pairs),
-                       sum(len(p) for p, _ in pairs) / max(1, len(pairs)), losses, stopped, resumed), model
+                       sum(len(p) for p, _ in pairs) / max(1, len(pairs)), losses, stopped, resumed,
+                       round(per_step, 3) if per_step else None), model
 
 
 def torch_greedy(model: Any, pairs: list[tuple[list[int], list[int]]], eos: int, max_new: int,

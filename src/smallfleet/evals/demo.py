@@ -171,7 +171,7 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
              contracts: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Run the calibration split through the whole ladder (shadow), distil a specialist from it (unless
     `distill` is False: the zero-shot ladder), calibrate, then route the held-out split and a shifted set
-    (phrasings, aliases and noise never seen in training; tickets and the agent step so far). `contracts` picks
+    (layouts, phrasings, aliases and noise never seen in training). `contracts` picks
     some of the four (default: all); `n_agent` is the agent step's request count. `local_models` are the local
     rungs, smallest first (default: the embedded SmolLM2-135M), followed by the simulated teacher. Traces,
     specialists and calibration stay in `home` (default: SMALLFLEET_HOME), so `smallfleet report --endpoint
@@ -180,8 +180,10 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
     workload: dict[str, list[Any]] = {
         "ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
         "invoice-header": [d.header() for d in docs], "agent-step": agent_tools.generate_agent_requests(n_agent)}
+    shifted_docs = documents.generate_shifted_documents(shifted)
     shifted_items: dict[str, list[Any]] = {
-        "ticket-triage": tickets.generate_shifted_tickets(shifted),
+        "ticket-triage": tickets.generate_shifted_tickets(shifted), "invoice-extraction": shifted_docs,
+        "invoice-header": [d.header() for d in shifted_docs],
         "agent-step": agent_tools.generate_shifted_agent_requests(shifted)} if shifted else {}
     unknown = set(contracts or ()) - set(workload)
     if unknown:
@@ -243,7 +245,10 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
         # Tool contracts: the specialist is trained and served on the bare input (SmolLM2's prompt with the ten
         # tools described is 776 tokens, bare ~30; the grammar still enforces names and arguments).
         prompt = "bare" if spec.output.tools else "input"
+        # Every kind that fits is trained (classifier and LoRA side by side for tickets); the gate promotes the
+        # smallest that passes.
         distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples, parity_items=15,
+                                                               kinds=("classifier", "lora"),
                                                                lora=LoraOptions(prompt=prompt)), config=config)
     runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
     served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
