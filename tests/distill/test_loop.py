@@ -73,6 +73,12 @@ def test_cli_distill_and_specialists_commands(settings: Settings) -> None:
     assert missing.exit_code == 1 and missing.stderr.startswith("error: contract 'intent' has no specialist 'v9'")
     unknown = runner.invoke(app, ["distill", "run", "nope"])
     assert unknown.exit_code == 1 and "no contract named 'nope'" in unknown.stderr
+    trained = runner.invoke(app, ["distill", "train", "intent", "--kinds", "classifier", "--json"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["version"] == "v2" and json.loads(trained.stdout)["promoted"] is False
+    assert SpecialistRegistry(settings.home).state("intent")["promoted"] == "v1"  # train never promotes
+    remote = runner.invoke(app, ["distill", "train", "intent", "--base-model", "teacher"])
+    assert remote.exit_code == 1 and "not a local model of the fleet" in remote.stderr
 
 
 def test_distill_eval_scores_every_version_on_the_frozen_test(settings: Settings) -> None:

@@ -108,6 +108,29 @@ def prompt_cost(
     _print(run_prompt_cost_bench(contract, steps=steps, requests=requests), as_json)
 
 
+@bench_app.command("clinc-curve")
+@one_line_errors
+def clinc_curve(
+    sizes: str = typer.Option("1000,2000,4000,8000", help="traces (escalated requests) per retrain, comma-separated"),
+    test_limit: int = typer.Option(2000, min=10, max=5500, help="an even sample of the 5,500 test requests"),
+    teacher_accuracy: float = typer.Option(0.97, min=0.0, max=1.0, help="accuracy of the simulated teacher"),
+    target: float = typer.Option(0.95, min=0.5, max=1.0, help="quality target for accepted local answers"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """CLINC150 learning curve of the classifier specialist: accuracy, local share, quality loss and cost
+    reduction after retraining on 1k, 2k, 4k, 8k escalated requests (real text, simulated teacher)."""
+    from smallfleet.errors import SmallfleetError
+    from smallfleet.evals.clinc_curve import run_clinc_curve
+
+    try:
+        counts = tuple(int(x) for x in sizes.split(",") if x.strip())
+    except ValueError:
+        raise SmallfleetError(f"--sizes takes comma-separated numbers, not {sizes!r}") from None
+    if not counts or min(counts) < 50 or max(counts) > 15100:
+        raise SmallfleetError("--sizes: each between 50 and 15,100 (the train splits hold 15,100 requests)")
+    _print(run_clinc_curve(counts, test_limit, teacher_accuracy, target), as_json)
+
+
 @bench_app.command("constrained")
 def constrained(
     max_tokens: int = typer.Option(128, min=1),

@@ -50,25 +50,12 @@ def eval_(contract: str = typer.Argument(..., help="contract name"),
     _emit(evaluate_current(Settings.from_env(), contract, DistillOptions(base=base)), as_json)
 
 
-@distill_app.command("run")
-@one_line_errors
-def run(contract: str = typer.Argument(..., help="contract name"),
-        promote: bool = typer.Option(True, "--promote/--no-promote", help="promote the candidate if the gate passes"),
-        base: bool = typer.Option(True, "--base/--no-base",
-                                  help="also evaluate the zero-shot first rung (runs it on dev and test)"),
-        min_examples: int = typer.Option(40, min=2, help="train only with at least this many training examples"),
-        kinds: str = typer.Option(None, help="specialists to train and compare, e.g. classifier,lora (default: the "
-                                             "smallest that fits the output)"),
-        epochs: int = typer.Option(3, min=1, help="LoRA: passes over the training split"),
-        max_minutes: float = typer.Option(20.0, min=0.1, help="LoRA: stop training after this long, keep what it learnt"),
-        rank: int = typer.Option(16, min=1, help="LoRA: rank"),
-        learning_rate: float = typer.Option(3e-4, min=1e-6, help="LoRA: AdamW learning rate"),
-        prompt: str = typer.Option("input", help="LoRA: input (the input and the constraint's instructions), bare (the "
-                                                 "input alone) or contract (the full contract prompt)"),
-        device: str = typer.Option("cpu", help="LoRA: torch device (cpu, cuda)"),
-        as_json: bool = typer.Option(False, "--json")) -> None:
-    """dataset -> train -> gate -> promote if it passes -> recalibrate; prints one JSON object."""
-    from smallfleet.distill.loop import DistillOptions, run_distill
+_KINDS_HELP = "specialists to train and compare, e.g. classifier,lora (default: the smallest that fits the output)"
+
+
+def _options(min_examples: int, promote: bool, base: bool, base_model: str | None, kinds: str | None, epochs: int,
+             max_minutes: float, rank: int, learning_rate: float, prompt: str, device: str) -> Any:
+    from smallfleet.distill.loop import DistillOptions
     from smallfleet.distill.train_lora import LoraOptions
     from smallfleet.errors import SmallfleetError
 
@@ -79,8 +66,56 @@ def run(contract: str = typer.Argument(..., help="contract name"),
         raise SmallfleetError(f"--prompt must be input, bare or contract, not {prompt!r}")
     lora = LoraOptions(rank=rank, alpha=2 * rank, learning_rate=learning_rate, epochs=epochs, max_minutes=max_minutes,
                        device=device, prompt=prompt)
-    _emit(run_distill(Settings.from_env(), contract, DistillOptions(min_examples=min_examples, promote=promote,
-                                                                    base=base, kinds=wanted, lora=lora)), as_json)
+    return DistillOptions(min_examples=min_examples, promote=promote, base=base, base_model=base_model, kinds=wanted,
+                          lora=lora)
+
+
+@distill_app.command("run")
+@one_line_errors
+def run(contract: str = typer.Argument(..., help="contract name"),
+        promote: bool = typer.Option(True, "--promote/--no-promote", help="promote the candidate if the gate passes"),
+        base: bool = typer.Option(True, "--base/--no-base",
+                                  help="also evaluate the zero-shot base model (runs it on dev and test)"),
+        base_model: str = typer.Option(None, "--base-model", help="the fleet's local model to fine-tune and compare "
+                                                                 "with (default: the contract's first rung)"),
+        min_examples: int = typer.Option(40, min=2, help="train only with at least this many training examples"),
+        kinds: str = typer.Option(None, help=_KINDS_HELP),
+        epochs: int = typer.Option(3, min=1, help="LoRA: passes over the training split"),
+        max_minutes: float = typer.Option(20.0, min=0.1, help="LoRA: stop training after this long, keep what it learnt"),
+        rank: int = typer.Option(16, min=1, help="LoRA: rank"),
+        learning_rate: float = typer.Option(3e-4, min=1e-6, help="LoRA: AdamW learning rate"),
+        prompt: str = typer.Option("input", help="LoRA: input (the input and the constraint's instructions), bare (the "
+                                                 "input alone) or contract (the full contract prompt)"),
+        device: str = typer.Option("cpu", help="LoRA: torch device (cpu, cuda)"),
+        as_json: bool = typer.Option(False, "--json")) -> None:
+    """dataset -> train -> gate -> promote if it passes -> recalibrate; prints one JSON object."""
+    from smallfleet.distill.loop import run_distill
+
+    _emit(run_distill(Settings.from_env(), contract, _options(min_examples, promote, base, base_model, kinds, epochs,
+                                                               max_minutes, rank, learning_rate, prompt, device)),
+          as_json)
+
+
+@distill_app.command("train")
+@one_line_errors
+def train(contract: str = typer.Argument(..., help="contract name"),
+          base_model: str = typer.Option(None, "--base-model", help="the fleet's local model to fine-tune (default: "
+                                                                   "the contract's first rung)"),
+          min_examples: int = typer.Option(40, min=2, help="train only with at least this many training examples"),
+          kinds: str = typer.Option("lora", help=_KINDS_HELP),
+          epochs: int = typer.Option(3, min=1, help="LoRA: passes over the training split"),
+          max_minutes: float = typer.Option(20.0, min=0.1, help="LoRA: stop training after this long"),
+          rank: int = typer.Option(16, min=1, help="LoRA: rank"),
+          learning_rate: float = typer.Option(3e-4, min=1e-6, help="LoRA: AdamW learning rate"),
+          prompt: str = typer.Option("input", help="LoRA: input, bare or contract (see `distill run`)"),
+          device: str = typer.Option("cpu", help="LoRA: torch device (cpu, cuda)"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train, export and gate a new version without promoting it (`specialists promote` does that later)."""
+    from smallfleet.distill.loop import run_distill
+
+    _emit(run_distill(Settings.from_env(), contract, _options(min_examples, False, False, base_model, kinds, epochs,
+                                                               max_minutes, rank, learning_rate, prompt, device)),
+          as_json)
 
 
 @distill_app.command("watch")

@@ -40,7 +40,7 @@ class DistillOptions:
     test: float = 0.15
     promote: bool = True
     base: bool = True  # also evaluate the zero-shot base rung (runs a language model on dev + test)
-    base_model: str | None = None  # the fleet model to evaluate as the zero-shot base (default: the first rung)
+    base_model: str | None = None  # the fleet's local model to fine-tune and to evaluate zero-shot (default: first rung)
     base_limit: int | None = None  # evaluate the base on at most this many dev and test items (slow models)
     kinds: tuple[str, ...] | None = None  # specialists to train ("classifier", "lora"); None = the smallest that fits
     lora: LoraOptions = field(default_factory=LoraOptions)
@@ -106,6 +106,10 @@ def run_distill(settings: Settings, name: str, options: DistillOptions = Distill
     started = time.perf_counter()
     config = config or load_fleet(settings.config_path)
     spec = contract_spec(config, name)
+    if options.base_model is not None and not any(
+            isinstance(m, LlamaCppModel) and m.id == options.base_model for m in config.models):
+        local = ", ".join(m.id for m in config.models if isinstance(m, LlamaCppModel)) or "none"
+        raise SmallfleetError(f"--base-model {options.base_model!r} is not a local model of the fleet (local: {local})")
     contract = Contract.load(spec)
     dataset = load_dataset(settings, spec, options)
     out: dict[str, Any] = {"contract": name, "dataset": dataset.summary(), "version": None, "promoted": False}
@@ -118,7 +122,8 @@ def run_distill(settings: Settings, name: str, options: DistillOptions = Distill
     if not kinds:
         out["gate"] = {"passed": False, "reasons": [
             "no specialist kind fits this contract: the embedding classifier needs a choice or an object of enum "
-            "fields, a LoRA specialist needs a local llama.cpp first rung and a json_schema, choice or regex output"]}
+            "fields, a LoRA specialist needs a local llama.cpp base model and a json_schema, choice, regex or tools "
+            "output"]}
         out["minutes"] = round((time.perf_counter() - started) / 60, 2)
         return out
     out["metrics"] = asyncio.run(_run(settings, config, spec, contract, dataset, kinds, options, out))
@@ -167,7 +172,7 @@ def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract,
     fits = []
     if layout_of(contract.constraint) is not None:
         fits.append("classifier")
-    first = next((m for m in config.models if m.id == spec.ladder[0].model), None)
+    first = next((m for m in config.models if m.id == (options.base_model or spec.ladder[0].model)), None)
     if isinstance(first, LlamaCppModel) and isinstance(contract.constraint, (JsonSchemaConstraint, ChoiceConstraint,
                                                                               RegexConstraint, ToolsConstraint)):
         fits.append("lora")
@@ -261,7 +266,7 @@ async def _train_lora(settings: Settings, config: FleetConfig, spec: ContractSpe
     from smallfleet.fleet import gguf_path
     from smallfleet.specialists.merge_gguf import merge_adapter
 
-    first = next(m for m in config.models if m.id == spec.ladder[0].model)
+    first = next(m for m in config.models if m.id == (options.base_model or spec.ladder[0].model))
     assert isinstance(first, LlamaCppModel)
     base_path = gguf_path(first)
     lora = options.lora
