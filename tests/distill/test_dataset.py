@@ -109,7 +109,7 @@ def test_tool_call_references_are_checked_and_exported_as_calls() -> None:
 def test_a_small_dataset_keeps_enough_dev_examples_to_certify_a_rule() -> None:
     traces = [routed_trace(t, label) for t, label in intent_items(120)]
     small = build_dataset(intent_contract(), traces, {}, dev=0.15, test=0.15)
-    assert 24 <= len(small.dev) <= 40  # raised from ~18 (15%) towards 30, capped at 30%
+    assert len(small.dev) == 36  # raised from 15% (18) to 40, capped at 30% of 120
     big = build_dataset(intent_contract(), [routed_trace(t, label) for t, label in intent_items(1000)], {},
                         dev=0.15, test=0.15)
-    assert 110 <= len(big.dev) <= 190  # 15% once that is enough
+    assert len(big.dev) == 150  # 15% once that is enough

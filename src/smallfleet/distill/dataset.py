@@ -196,11 +196,12 @@ class FrozenTest:
 
 def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[str, str],
                   frozen: FrozenTest | None = None, dev: float = 0.15, test: float = 0.15,
-                  near: float = 0.9, sources: Mapping[str, str] | None = None, min_dev: int = 30) -> Dataset:
+                  near: float = 0.9, sources: Mapping[str, str] | None = None, min_dev: int = 40) -> Dataset:
     """Examples from `traces` (any order), deduplicated, split; the test split frozen in `frozen`.
     `sources` gives each label's source (live shadow answers rank below a person's labels). The dev split
-    gets at least `min_dev` examples while that is at most 30% of the data: the accept rule is fitted on
-    dev, and with the Wilson bound 20 accepted answers, all right, are the fewest that can certify 95%."""
+    gets `dev` of the data, and at least `min_dev` examples while that is at most 30% of it: the accept
+    rule is fitted on dev, and with the Wilson bound (z=1) 19 accepted answers, all right, are the fewest
+    that can certify 95% — a specialist that is right 85% of the time needs twice that many to show it."""
     spec = contract.spec
     top_model = spec.ladder[-1].model
     dropped: Counter[str] = Counter()
@@ -243,14 +244,20 @@ def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[s
         token_sets.append(tokens)
         kept.append(e)
     kept.sort(key=lambda e: (e.created_at, e.id))
-    if kept and 0 < dev and dev * len(kept) < min_dev:  # dev=0 asks for no dev split
-        dev = max(dev, min(0.3, min_dev / len(kept)))
     splits: dict[Split, list[Example]] = {"train": [], "dev": [], "test": []}
+    rest = []
     for e in kept:
-        where = _split_of(e.input, dev, test)
-        if frozen_test is not None and where == "test":
-            where = "dev" if _split_of("dev:" + e.input, 0.5, 0.0) == "dev" else "train"
-        splits[where].append(e)
+        if frozen_test is None and _split_of(e.input, 0.0, test) == "test":
+            splits["test"].append(e)
+        else:
+            rest.append(e)
+    # Dev gets an exact count, not a hash share (a 15% hash share of 200 came out as 24): the dev-fitted rule
+    # needs enough answers to certify the target. The lowest hashes go to dev, so the choice is deterministic.
+    wanted = 0 if dev <= 0 else max(round(dev * len(kept)), min(min_dev, int(0.3 * len(kept))))
+    ranked = sorted(rest, key=lambda e: hashlib.sha256(("dev:" + normalise(e.input)).encode()).hexdigest())
+    chosen = {id(e) for e in ranked[:wanted]}
+    for e in rest:
+        splits["dev" if id(e) in chosen else "train"].append(e)
     test_items = frozen_test if frozen_test is not None else splits["test"]
     digest = frozen.freeze(test_items) if frozen is not None and frozen_test is None else (
         _hash(test_items) if test_items else None)
