@@ -175,6 +175,7 @@ def demo(
                                  "user requests: cold-start traffic -> distill -> route the test split)"),
     traffic: int = typer.Option(1000, min=50, max=15100, help="clinc150: cold-start requests (of the train split)"),
     test_limit: int = typer.Option(None, min=10, max=5500, help="clinc150: route an even sample of the test split"),
+    kinds: str = typer.Option("classifier,lora", help="reference: specialist kinds to train where they fit"),
     agent: int = typer.Option(300, min=4, max=1000, help="reference: agent-step requests (tool calls) to run"),
     contracts: str = typer.Option(None, help="reference: only these contracts, comma-separated (ticket-triage, "
                                   "invoice-extraction, invoice-header, agent-step)"),
@@ -199,8 +200,15 @@ def demo(
         raise SmallfleetError(f"--contracts takes {', '.join(known)}, not {contracts!r}")
     result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
                       local_models=demo_ladder(ladder), distill=not zero_shot, shifted=shifted, n_agent=agent,
-                      contracts=chosen)
+                      contracts=chosen, kinds=_demo_kinds(kinds))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+def _demo_kinds(kinds: str) -> tuple[str, ...]:
+    wanted = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    if not wanted or set(wanted) - {"classifier", "lora"}:
+        raise SmallfleetError(f"--kinds takes classifier and/or lora, not {kinds!r}")
+    return wanted
 
 
 def demo_ladder(ids: str) -> list[Any]:

@@ -168,7 +168,8 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
              teacher_accuracy: float = 0.97, target: float = 0.95, home: Path | None = None,
              use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None,
              distill: bool = True, shifted: int = 100, min_examples: int = 40, n_agent: int = 300,
-             contracts: tuple[str, ...] | None = None) -> dict[str, Any]:
+             contracts: tuple[str, ...] | None = None,
+             kinds: tuple[str, ...] = ("classifier", "lora")) -> dict[str, Any]:
     """Run the calibration split through the whole ladder (shadow), distil a specialist from it (unless
     `distill` is False: the zero-shot ladder), calibrate, then route the held-out split and a shifted set
     (layouts, phrasings, aliases and noise never seen in training). `contracts` picks
@@ -205,7 +206,7 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
                 out["contracts"][spec.name] = _contract(runtime, settings, config, spec, workload[spec.name],
                                                         shifted_items.get(spec.name, []), calibration_fraction,
                                                         target, use_predictor, distill, min_examples, oracle,
-                                                        thresholds)
+                                                        thresholds, kinds)
         finally:
             runtime.close()
     return out
@@ -213,7 +214,8 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
 
 def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: ContractSpec, items: list[Any],
               shifted: list[Any], calibration_fraction: float, target: float, use_predictor: bool, distill: bool,
-              min_examples: int, oracle: TeacherOracle, thresholds: ThresholdStore) -> dict[str, Any]:
+              min_examples: int, oracle: TeacherOracle, thresholds: ThresholdStore,
+              kinds: tuple[str, ...] = ("classifier", "lora")) -> dict[str, Any]:
     name = spec.name
     calib, held = split(items, calibration_fraction)
     calib_ids = runtime.call(_phase(runtime, name, calib, True, "demo:calibrate"))
@@ -245,10 +247,10 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
         # Tool contracts: the specialist is trained and served on the bare input (SmolLM2's prompt with the ten
         # tools described is 776 tokens, bare ~30; the grammar still enforces names and arguments).
         prompt = "bare" if spec.output.tools else "input"
-        # Every kind that fits is trained (classifier and LoRA side by side for tickets); the gate promotes the
-        # smallest that passes.
+        # Every kind asked for that fits is trained (by default classifier and LoRA side by side for tickets);
+        # the gate promotes the smallest that passes.
         distilled = run_distill(settings, name, DistillOptions(min_examples=min_examples, parity_items=15,
-                                                               kinds=("classifier", "lora"),
+                                                               kinds=kinds,
                                                                lora=LoraOptions(prompt=prompt)), config=config)
     runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
     served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
