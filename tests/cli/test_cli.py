@@ -86,3 +86,16 @@ def test_bench_gateway_prints_added_latency_percentiles() -> None:
     assert data["direct"]["requests"] == 20 and data["gateway"]["requests"] == 20
     assert data["direct"]["failures"] == 0 and data["gateway"]["failures"] == 0
     assert set(data["added_latency_ms"]) == {"p50", "p95", "p99"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "prompt-cost", "--contract", "nope"], "error: no demo contract 'nope'"),
+    (["bench", "clinc-curve", "--sizes", "1000,x"], "error: --sizes takes comma-separated numbers"),
+    (["bench", "clinc-curve", "--sizes", "10"], "error: --sizes: each between 50 and 15,100"),
+    (["demo", "--kinds", "tree"], "error: --kinds takes classifier and/or lora"),
+    (["demo", "--contracts", "nope"], "error: --contracts takes ticket-triage"),
+    (["distill", "run", "x", "--prompt", "long"], "error: --prompt must be input, bare or contract"),
+])
+def test_bad_bench_and_demo_options_are_one_line_errors(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and result.stderr.startswith(message) and "Traceback" not in result.output
