@@ -245,7 +245,7 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
         from smallfleet.distill.train_lora import LoraOptions
 
         # Tool contracts: the specialist is trained and served on the bare input (SmolLM2's prompt with the ten
-        # tools described is 776 tokens, bare ~30; the grammar still enforces names and arguments).
+        # tools described is 776 tokens, bare 45; the grammar still enforces names and arguments).
         prompt = "bare" if spec.output.tools else "input"
         # Every kind asked for that fits is trained (by default classifier and LoRA side by side for tickets);
         # the gate promotes the smallest that passes.
