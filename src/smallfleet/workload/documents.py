@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 VENDORS = ["Acme Corp", "Globex Ltd", "Initech GmbH", "Umbrella Supplies", "Stark Industrial", "Wayne Logistics",
            "Hooli Cloud", "Vandelay Imports", "Soylent Foods", "Tyrell Systems"]
@@ -98,9 +99,13 @@ def make_document(rng: random.Random, index: int) -> Document:
         text = (f"{vendor.upper()}  l N V O I C E   No. {number}\n d a t e {when}   PO {po}\n"
                 f"net {_money(rng, subtotal, currency)}  vat {_money(rng, tax, currency)}\n"
                 f"AMOUNT PAYABLE {_money(rng, total, currency)}")
-    label = {"invoice_number": number, "vendor": vendor, "date": issued.isoformat(), "total": total,
-             "currency": currency}
+    label = _label(number, vendor, issued, total, currency)
     return Document(f"d{index:04d}", text, label)
+
+
+def _label(number: str, vendor: str, issued: date, total: float, currency: str) -> dict[str, Any]:
+    return {"invoice_number": number, "vendor": vendor, "date": issued.isoformat(), "total": total,
+            "currency": currency}
 
 
 def generate_documents(n: int = 300, seed: int = 11) -> list[Document]:
@@ -251,8 +256,7 @@ def make_shifted_document(rng: random.Random, index: int) -> Document:
                 f"TVA ({rate} %) : {_shifted_money(rng, vat, currency, 'fr')}\n"
                 f"Total TTC : {_shifted_money(rng, total, currency, 'fr')}\n"
                 f"Avoir {credit_note} de {_shifted_money(rng, previous, currency, 'fr')} déjà déduit.")
-    label = {"invoice_number": number, "vendor": vendor, "date": issued.isoformat(), "total": total,
-             "currency": currency}
+    label = _label(number, vendor, issued, total, currency)
     return Document(f"sdoc-{index:04d}", text, label)
 
 
