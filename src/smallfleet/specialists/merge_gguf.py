@@ -8,8 +8,8 @@ decodes like a plain model.
 Only the adapted matrices are rewritten: each is dequantised (gguf-py), the delta added, and the
 result quantised again. `qtype="same"` keeps each tensor's own type where gguf-py can write it
 (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and falls back to Q8_0 for the K-quants it cannot
-(Q4_K, Q6_K ...); `qtype="q8_0"` or `"f16"` stores every adapted matrix in that type (larger,
-closer to the trained weights). Every other tensor and all metadata (tokenizer, chat template) are
+(Q4_K, Q6_K ...); `qtype="q8_0"`, `"q5_1"`, `"q5_0"` or `"f16"` stores every adapted matrix in that
+type (larger than Q4, closer to the trained weights). Every other tensor and all metadata (tokenizer, chat template) are
 copied byte for byte. The adapter's tensors are already in GGUF layout (lora_gguf applied the llama
 Q/K permutation), so no permutation is needed here.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-QTYPES = ("same", "q8_0", "f16")
+QTYPES = ("same", "q8_0", "q5_1", "q5_0", "f16")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def merge_adapter(base: Path, adapter: Path, out: Path, qtype: str = "same", sca
         raise ValueError("the merged file must not overwrite its inputs")
     QT = gguf.GGMLQuantizationType
     writable = {QT.F32, QT.F16, QT.BF16, QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q8_0}
-    forced = {"q8_0": QT.Q8_0, "f16": QT.F16}.get(qtype)
+    forced = {"q8_0": QT.Q8_0, "q5_1": QT.Q5_1, "q5_0": QT.Q5_0, "f16": QT.F16}.get(qtype)
     base_reader, adapter_reader = gguf.GGUFReader(str(base)), gguf.GGUFReader(str(adapter))
     arch = str(base_reader.fields["general.architecture"].contents())
     adapter_arch = str(adapter_reader.fields["general.architecture"].contents())
