@@ -58,10 +58,10 @@ def test_samples_come_from_first_rung_attempts_with_a_reference() -> None:
 
 
 def test_report_counts_local_share_cost_quality_and_reasons() -> None:
-    local = {"rung": 0, "status": "accepted", "location": "local", "output": "A", "signals": {"valid": True},
+    local = {"rung": 0, "status": "accepted", "location": "local", "output": '"A"', "signals": {"valid": True},
              "cost": 0.0}
     rejected = {**local, "status": "rejected"}
-    remote = {"rung": 1, "status": "accepted", "location": "remote", "output": "B", "signals": {"valid": True},
+    remote = {"rung": 1, "status": "accepted", "location": "remote", "output": '"B"', "signals": {"valid": True},
               "cost": 0.01}
     traces = [trace(0, 0, '"A"', [local]), trace(1, 0, '"A"', [local]), trace(2, 1, '"B"', [rejected, remote], 0.01)]
     r = report(traces, labels={"t0": '"A"', "t1": '"X"', "t2": '"B"'})
@@ -69,6 +69,20 @@ def test_report_counts_local_share_cost_quality_and_reasons() -> None:
     assert r["cost_usd"] == 0.01 and r["cost_all_top_rung_usd"] == 0.03 and r["cost_reduction"] == round(2 / 3, 4)
     assert r["quality_vs_reference"] == round(2 / 3, 4) and r["escalations"] == {"low_mean_logprob": 1}
     assert r["latency_ms"]["p50"] == 20.0
+
+
+def test_tool_call_answers_are_judged_by_their_calls_not_the_empty_text() -> None:
+    call = '[{"name": "get_weather", "arguments": {"city": "Oslo"}}]'
+    local = {"rung": 0, "status": "accepted", "location": "local", "output": call, "signals": {"valid": True}}
+    wrong = {**local, "output": '[{"name": "get_time", "arguments": {"timezone": "Europe/Oslo"}}]'}
+    text = {**local, "output": "Oslo is the capital of Norway."}
+    # the trace's own output is the text content: empty for a call
+    traces = [trace(0, 0, "", [local]), trace(1, 0, "", [wrong]), trace(2, 0, "Oslo is the capital of Norway.", [text])]
+    labels = {"t0": '[{"arguments": {"city": "Oslo"}, "name": "get_weather"}]', "t1": call,
+              "t2": "Oslo is the capital of Norway."}
+    r = report(traces, labels)
+    assert r["quality_vs_reference"] == round(2 / 3, 4) and r["local_answers_quality"] == round(2 / 3, 4)
+    assert r["by_rung"][0]["quality_vs_reference"] == round(2 / 3, 4)
 
 
 def test_predictor_learns_a_separable_signal_and_is_fast() -> None:

@@ -16,6 +16,7 @@ from smallfleet.config.settings import Settings
 from smallfleet.constrain.outcome import canonical
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.route.calibrate import wilson_upper
+from smallfleet.route.report import served_answer
 from smallfleet.specialists.registry import SpecialistRegistry
 from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
 
@@ -38,7 +39,7 @@ def live_quality(store: SQLiteTraceStore, contract: str, model: str) -> LiveQual
     references = store.label_sources(contract)
     answered = [t for t in store.query(TraceQuery(limit=10_000_000, contract=contract))
                 if t.backend_model == model and t.status == "ok"]
-    judged = [canonical(t.output) == canonical(references[t.id][0]) for t in answered if t.id in references]
+    judged = [canonical(served_answer(t)) == canonical(references[t.id][0]) for t in answered if t.id in references]
     agree = sum(judged)
     return LiveQuality(model, len(answered), len(judged), agree / len(judged) if judged else None,
                        wilson_upper(agree, len(judged)))

@@ -46,7 +46,7 @@ def report(traces: list[Trace], labels: dict[str, str], top_cost_per_request: fl
         reference = labels.get(t.id) or top
         if reference is not None:
             judged += 1
-            same = canonical(t.output) == canonical(reference)
+            same = canonical(served_answer(t)) == canonical(reference)
             agree += same
             if t.id in local_ids:
                 local_judged += 1
@@ -79,6 +79,13 @@ def report(traces: list[Trace], labels: dict[str, str], top_cost_per_request: fl
     }
 
 
+def served_answer(t: Trace) -> str | None:
+    """What the trace answered, in the form references are stored in: tool calls as a JSON list (the
+    answering attempt's record), else the text. `t.output` is only the text content, empty for calls."""
+    attempt = _answering_attempt(t)
+    return attempt["output"] if attempt is not None and attempt.get("output") is not None else t.output
+
+
 def _answering_attempt(t: Trace) -> dict[str, Any] | None:
     """The attempt whose answer the trace returned (accepted, or kept as the best valid answer)."""
     at_rung = [a for a in t.attempts if a.get("rung") == t.rung and a.get("status") in ("accepted", "rejected")]
@@ -98,7 +105,7 @@ def _by_rung(answered: list[Trace], labels: dict[str, str], n: int) -> list[dict
             reference = labels[t.id] if t.id in labels else top_rung_output(t, above=rung)
             if reference is not None:
                 judged += 1
-                agree += canonical(t.output) == canonical(reference)
+                agree += canonical(served_answer(t)) == canonical(reference)
         latencies = [t.latency_ms for t in traces if t.latency_ms is not None]
         rows.append({
             "rung": rung,
