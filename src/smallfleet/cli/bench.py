@@ -82,7 +82,7 @@ def gateway(
 @one_line_errors
 def training_load(
     blocks: int = typer.Option(3, min=1, help="rounds of the three phases (idle, nice 19, nice 0), interleaved"),
-    per_block: int = typer.Option(8, min=1, help="requests per phase per round"),
+    per_block: int = typer.Option(16, min=1, help="requests per phase per round"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Serving latency on SmolLM2 while a LoRA training process runs beside it (nice 19 as `distill watch`

@@ -11,8 +11,8 @@ bench measures what that costs the requests being served on the same machine:
   SIGSTOP), `nice19` (the child runs at nice 19, as `distill watch` starts it) and, where the OS allows
   raising its priority back, `nice0` (the same child at normal priority: what not using nice would cost).
 
-The figures are median and p90 latency per phase and their ratio to idle, plus how many training
-steps the child made in each phase (training still progresses at nice 19, only slower).
+The figures are median and p90 latency per phase and their ratio to idle, plus the CPU the trainer
+got in each phase (in cores: 1.0 = one core all the time) and the training steps it completed.
 
 Run the child alone with `python -m smallfleet.evals.training_load` (it prints one line per step).
 """
@@ -62,19 +62,27 @@ class _Load:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "smallfleet.evals.training_load"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, preexec_fn=lambda: os.nice(19))
+                                     stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19))
         assert self.proc.stdout is not None
         self.steps = 0
         line = self.proc.stdout.readline()
-        if line.strip() != "ready":
+        if line.strip() != b"ready":
             raise RuntimeError("the training load process did not start")
         os.set_blocking(self.proc.stdout.fileno(), False)
 
     def count(self) -> int:
-        """Steps made since the last call."""
+        """Steps made since the last call (reads what the child printed, without blocking)."""
         assert self.proc.stdout is not None
-        text = self.proc.stdout.read() or ""
-        made = text.count("step ")
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        made = b"".join(chunks).count(b"step ")
         self.steps += made
         return made
 
@@ -82,13 +90,26 @@ class _Load:
         self.proc.send_signal(signal.SIGSTOP)
 
     def resume(self, nice: int) -> bool:
-        """Run the child at `nice`; False when the OS refuses that priority."""
+        """Run the child at `nice` (every thread: on Linux a priority belongs to a thread, and torch's worker
+        threads were started at nice 19); False when the OS refuses that priority."""
         try:
-            os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
+            for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
         except PermissionError:
             return False
+        except FileNotFoundError:  # no /proc: the process only
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
         self.proc.send_signal(signal.SIGCONT)
         return True
+
+    def cpu_seconds(self) -> float:
+        """CPU time the child has used so far (all threads), or 0 where /proc is missing."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
@@ -123,7 +144,7 @@ def _summary(latencies: list[float], idle: list[float] | None) -> dict[str, Any]
     return figures
 
 
-def run_training_load_bench(blocks: int = 3, per_block: int = 8) -> dict[str, Any]:
+def run_training_load_bench(blocks: int = 3, per_block: int = 16) -> dict[str, Any]:
     """Serve `per_block` requests per phase per block, phases interleaved, `blocks` times."""
     from smallfleet.backends.embedded import embedded_gguf_path
     from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
@@ -138,6 +159,7 @@ def run_training_load_bench(blocks: int = 3, per_block: int = 8) -> dict[str, An
     texts = _requests(blocks * per_block)
     latencies: dict[str, list[float]] = {"idle": [], "nice19": [], "nice0": []}
     steps = {k: 0 for k in latencies}
+    trainer_cpu = {k: 0.0 for k in latencies}
     seconds = {k: 0.0 for k in latencies}
     load = _Load()
     refused: list[str] = []
@@ -154,9 +176,10 @@ def run_training_load_bench(blocks: int = 3, per_block: int = 8) -> dict[str, An
                     continue
                 await asyncio.sleep(1.0)  # let the scheduler settle with the new priority
                 load.count()
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), load.cpu_seconds()
                 latencies[phase] += await _serve(backend, contract, chunk)
                 seconds[phase] += time.perf_counter() - started
+                trainer_cpu[phase] += load.cpu_seconds() - cpu
                 steps[phase] += load.count()
         await backend.aclose()
 
@@ -171,6 +194,7 @@ def run_training_load_bench(blocks: int = 3, per_block: int = 8) -> dict[str, An
     for phase, values in latencies.items():
         if values:
             result[phase] = {**_summary(values, None if phase == "idle" else idle),
+                             "trainer_cpu_share": round(trainer_cpu[phase] / seconds[phase], 3),
                              "training_steps_per_min": round(60 * steps[phase] / seconds[phase], 2)}
     if "nice0" in refused:
         result["nice0"] = "not measured: raising the child's priority back to 0 needs privileges"
