@@ -69,6 +69,18 @@ def _items(raw: Any) -> list[Call] | None:
     return [(i["name"], i.get("arguments", {})) for i in items]
 
 
+def recorded_calls(text: str) -> list[Call] | None:
+    """The calls of an answer in the router's recorded form (a non-empty JSON list of `{"name", "arguments"}`
+    objects, see `route.router.answer_text`), arguments as recorded; None when the answer is text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not (isinstance(value, list) and value and all(isinstance(c, dict) and "name" in c for c in value)):
+        return None
+    return [(str(c["name"]), c.get("arguments", {})) for c in value]
+
+
 @dataclass(frozen=True)
 class MarkerFormat:
     """smallfleet's plain-text format: `<tool_call>` then a JSON list of calls."""

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint, ToolsConstraint
-from smallfleet.constrain.toolformat import ToolFormat
+from smallfleet.constrain.toolformat import ToolFormat, recorded_calls
 
 
 def in_schema_order(value: Any, schema: Any) -> Any:
@@ -43,14 +43,9 @@ def written_answer(constraint: Constraint | None, reference: str, fmt: ToolForma
             return reference
         return json.dumps(in_schema_order(value, constraint.schema), ensure_ascii=False)
     if isinstance(constraint, ToolsConstraint):
-        try:
-            value = json.loads(reference)
-        except ValueError:
-            return reference
-        if not (isinstance(value, list) and value and all(isinstance(c, dict) and "name" in c for c in value)):
+        recorded = recorded_calls(reference)
+        if recorded is None:
             return reference
         params = {t.name: t.parameters for t in constraint.tools}
-        calls = [(str(c["name"]), in_schema_order(c.get("arguments", {}), params.get(str(c["name"]))))
-                 for c in value]
-        return fmt.write(calls)
+        return fmt.write([(name, in_schema_order(args, params.get(name))) for name, args in recorded])
     return reference

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smallfleet.constrain.spec import ToolSpec
+from smallfleet.constrain.toolformat import recorded_calls
 from smallfleet.evals.tool_suite import TOOLS, Expected, call_matches
 
 Call = tuple[str, dict[str, Any]]
@@ -498,21 +499,17 @@ def gold_answer(req: AgentRequest) -> str:
 
 def answer_calls(answer_text: str) -> list[Call] | None:
     """The calls in a recorded answer (`[{"name", "arguments"}, ...]`), or None when it is text."""
-    try:
-        value = json.loads(answer_text)
-    except ValueError:
-        return None
-    if not (isinstance(value, list) and value and all(isinstance(c, dict) and "name" in c for c in value)):
+    recorded = recorded_calls(answer_text)
+    if recorded is None:
         return None
     calls: list[Call] = []
-    for c in value:
-        args = c.get("arguments", {})
+    for name, args in recorded:
         if isinstance(args, str):  # the router keeps arguments that are not JSON as their text
             try:
                 args = json.loads(args)
             except ValueError:
                 args = {}
-        calls.append((str(c["name"]), args if isinstance(args, dict) else {}))
+        calls.append((name, args if isinstance(args, dict) else {}))
     return calls
 
 
