@@ -22,6 +22,15 @@ def test_same_seed_same_workload_and_labels_fit_their_schemas() -> None:
     assert 40 < sum(t.ambiguous for t in all_tickets) < 120
 
 
+def test_the_pools_are_prefix_stable_with_unique_texts() -> None:
+    pool = tickets.generate_tickets(tickets.POOL)
+    assert [t.text for t in pool[:500]] == [t.text for t in tickets.generate_tickets(500)]
+    assert len({t.text for t in pool}) == tickets.POOL  # the simulated teacher looks answers up by text
+    docs = documents.generate_documents(documents.POOL)
+    assert [d.text for d in docs[:300]] == [d.text for d in documents.generate_documents(300)]
+    assert len({d.text for d in docs}) == documents.POOL
+
+
 def test_teacher_accuracy_is_as_configured_and_reproducible() -> None:
     oracle = TeacherOracle(reference_labels(), accuracy=0.9)
     items = tickets.generate_tickets(500)

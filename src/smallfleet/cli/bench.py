@@ -92,6 +92,27 @@ def training_load(
     _print(run_training_load_bench(blocks=blocks, per_block=per_block), as_json)
 
 
+@bench_app.command("export")
+@one_line_errors
+def export(
+    contract: str = typer.Argument(..., help="a contract with a LoRA specialist in SMALLFLEET_HOME"),
+    version: str = typer.Option(None, help="the specialist version (default: the newest LoRA version)"),
+    storage: str = typer.Option("same,q5_1,q8_0", help="merged storage types to compare with base + adapter "
+                                "(same, q8_0, q5_1, q5_0, f16), comma-separated"),
+    limit: int = typer.Option(None, min=1, help="only the first N frozen test items"),
+    tokens: int = typer.Option(64, min=8, help="tokens decoded per speed round"),
+    rounds: int = typer.Option(3, min=1, help="decode-speed rounds (base and specialist alternated)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """A LoRA specialist stored as base + adapter and as merged GGUFs: exact match on the frozen test split,
+    answers identical to the adapter's, size and decode speed vs the base, side by side in one run."""
+    from smallfleet.config.settings import Settings
+    from smallfleet.evals.export_bench import run_export_bench
+
+    kinds = tuple(q.strip() for q in storage.split(",") if q.strip())
+    _print(run_export_bench(Settings.from_env(), contract, version, kinds, limit, tokens, rounds), as_json)
+
+
 @bench_app.command("prompt-cost")
 @one_line_errors
 def prompt_cost(

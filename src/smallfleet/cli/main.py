@@ -22,6 +22,8 @@ from smallfleet.cli.models import models_app
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.errors import SmallfleetError
+from smallfleet.workload.documents import POOL as DOCUMENT_POOL
+from smallfleet.workload.tickets import POOL as TICKET_POOL
 
 app = typer.Typer(help="smallfleet: small models behind one OpenAI-compatible endpoint.", no_args_is_help=True)
 traces_app = typer.Typer(help="List and show recorded requests.", invoke_without_command=True)
@@ -161,8 +163,8 @@ def _write_flush(text: str) -> None:
 @app.command()
 @one_line_errors
 def demo(
-    tickets: int = typer.Option(400, min=4, max=500, help="support tickets to run (of 500)"),
-    documents: int = typer.Option(80, min=4, max=300, help="invoice documents to run (of 300)"),
+    tickets: int = typer.Option(400, min=4, max=TICKET_POOL, help=f"support tickets to run (of {TICKET_POOL})"),
+    documents: int = typer.Option(80, min=4, max=DOCUMENT_POOL, help=f"invoice documents to run (of {DOCUMENT_POOL})"),
     calibration_fraction: float = typer.Option(0.5, min=0.1, max=0.9, help="share used to calibrate"),
     teacher_accuracy: float = typer.Option(0.97, min=0.0, max=1.0, help="accuracy of the simulated teacher"),
     target: float = typer.Option(0.95, min=0.5, max=1.0, help="agreement target for local answers"),

@@ -177,9 +177,9 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
     rungs, smallest first (default: the embedded SmolLM2-135M), followed by the simulated teacher. Traces,
     specialists and calibration stay in `home` (default: SMALLFLEET_HOME), so `smallfleet report --endpoint
     demo:serve` shows the held-out figures again."""
-    docs = documents.generate_documents(300)[:n_documents]
+    docs = documents.generate_documents(n_documents)
     workload: dict[str, list[Any]] = {
-        "ticket-triage": tickets.generate_tickets(500)[:n_tickets], "invoice-extraction": docs,
+        "ticket-triage": tickets.generate_tickets(n_tickets), "invoice-extraction": docs,
         "invoice-header": [d.header() for d in docs], "agent-step": agent_tools.generate_agent_requests(n_agent)}
     shifted_docs = documents.generate_shifted_documents(shifted)
     shifted_items: dict[str, list[Any]] = {

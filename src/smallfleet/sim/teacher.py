@@ -32,7 +32,9 @@ from smallfleet.evals.fake_upstream import FakeUpstream, Reply
 from smallfleet.workload import agent_tools
 from smallfleet.workload.agent_tools import AgentRequest, Call
 from smallfleet.workload.documents import CURRENCIES, VENDORS, generate_documents, generate_shifted_documents
+from smallfleet.workload.documents import POOL as DOCUMENT_POOL
 from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES, generate_shifted_tickets, generate_tickets
+from smallfleet.workload.tickets import POOL as TICKET_POOL
 
 ALTERNATIVES: dict[str, list[Any]] = {"category": list(CATEGORIES), "urgency": list(URGENCIES),
                                       "product": list(PRODUCTS), "vendor": VENDORS, "currency": list(CURRENCIES)}
@@ -205,11 +207,13 @@ def agent_reference(requests: int = 1000, shifted: int = 300) -> dict[str, Agent
     return known
 
 
-def reference_labels(tickets: int = 500, documents: int = 300) -> dict[str, dict[str, Any]]:
+def reference_labels(tickets: int = TICKET_POOL, documents: int = DOCUMENT_POOL,
+                     shifted: int = 500) -> dict[str, dict[str, Any]]:
+    """Gold labels by text: the first `tickets` tickets and `documents` documents, `shifted` of each shifted set."""
     labels: dict[str, dict[str, Any]] = {t.text.strip(): dict(t.label) for t in generate_tickets(tickets)}
-    labels.update({t.text.strip(): dict(t.label) for t in generate_shifted_tickets(tickets)})
+    labels.update({t.text.strip(): dict(t.label) for t in generate_shifted_tickets(shifted)})
     labels.update({d.text.strip(): dict(d.label) for d in generate_documents(documents)})
-    labels.update({d.text.strip(): dict(d.label) for d in generate_shifted_documents(documents)})
+    labels.update({d.text.strip(): dict(d.label) for d in generate_shifted_documents(shifted)})
     return labels
 
 

@@ -108,6 +108,10 @@ def _label(number: str, vendor: str, issued: date, total: float, currency: str) 
             "currency": currency}
 
 
+# The most documents the demo and the simulated teacher use (prefix-stable like the tickets; unique texts).
+POOL = 1000
+
+
 def generate_documents(n: int = 300, seed: int = 11) -> list[Document]:
     rng = random.Random(seed)
     return [make_document(rng, i) for i in range(n)]

@@ -139,6 +139,11 @@ def make_ticket(rng: random.Random, index: int) -> Ticket:
     return Ticket(f"t{index:04d}", text, {"category": category, "urgency": urgency, "product": product}, ambiguous)
 
 
+# The most tickets the demo and the simulated teacher use (the generator is prefix-stable: the first n of
+# `generate_tickets(POOL)` are `generate_tickets(n)`; texts are unique up to this size, which a test checks).
+POOL = 2000
+
+
 def generate_tickets(n: int = 500, seed: int = 7) -> list[Ticket]:
     rng = random.Random(seed)
     return [make_ticket(rng, i) for i in range(n)]
