@@ -15,6 +15,7 @@ from smallfleet.admission import Admission
 from smallfleet.backends.base import Backend, ModelInfo
 from smallfleet.config.fleet import FakeModel, FleetConfig, LlamaCppModel, ModelSpec, OpenAIModel
 from smallfleet.errors import ConfigError, ModelNotFound
+from smallfleet.guard.egress import Guard, GuardedRemote, GuardSettings
 
 DEFAULT_ALIAS = "default"
 
@@ -104,29 +105,42 @@ BUILDERS: dict[str, Callable[..., Backend]] = {
 }
 
 
-class Fleet:
-    """Models by id, with the default one reachable as `default`."""
+def _guarded(backend: Backend, guard: Guard) -> Backend:
+    """Every remote backend sits behind the guard: the one choke point for anything that leaves."""
+    return GuardedRemote(backend, guard) if backend.info.location == "remote" else backend
 
-    def __init__(self, entries: dict[str, FleetEntry], default_id: str) -> None:
-        self._entries = entries
+
+class Fleet:
+    """Models by id, with the default one reachable as `default`. Remote models are only ever reachable
+    through the sovereignty guard (`guard.egress.GuardedRemote`), wrapped here when the fleet is built."""
+
+    def __init__(self, entries: dict[str, FleetEntry], default_id: str, guard: Guard) -> None:
+        self.guard = guard
+        self._entries = {k: FleetEntry(_guarded(e.backend, guard), e.admission) for k, e in entries.items()}
         self.default_id = default_id
 
     @classmethod
     def from_config(cls, config: FleetConfig, env: Mapping[str, str] | None = None) -> Fleet:
+        from smallfleet.config.settings import Settings
+
         env = os.environ if env is None else env
+        guard = Guard(GuardSettings(config.guard.egress, config.guard.store_raw),
+                      Settings.from_env(env).home / "audit.db", detector_options=config.guard.detector_options())
         entries: dict[str, FleetEntry] = {}
         for spec in config.models:
             entries[spec.id] = FleetEntry(BUILDERS[spec.kind](spec, env), cls._admission(spec))
-        return cls(entries, config.default_id)
+        return cls(entries, config.default_id, guard)
 
     @classmethod
-    def of_backends(cls, backends: list[Backend], max_queue: int = 32, queue_timeout_s: float = 30.0) -> Fleet:
-        """A fleet over ready-made backends (tests, benchmarks)."""
+    def of_backends(cls, backends: list[Backend], max_queue: int = 32, queue_timeout_s: float = 30.0,
+                    guard: Guard | None = None) -> Fleet:
+        """A fleet over ready-made backends (tests, benchmarks); remote ones are guarded as in any fleet
+        (by default: policy `allow`, audit kept in memory)."""
         entries = {
             b.info.id: FleetEntry(b, Admission(b.info.id, b.info.concurrency, max_queue, queue_timeout_s))
             for b in backends
         }
-        return cls(entries, backends[0].info.id)
+        return cls(entries, backends[0].info.id, guard or Guard(GuardSettings(), None))
 
     @staticmethod
     def _admission(spec: ModelSpec) -> Admission:
@@ -146,6 +160,7 @@ class Fleet:
         """Serve one more model (a promoted specialist); an id already served is an error."""
         if entry.info.id in self._entries:
             raise ConfigError(f"model {entry.info.id!r} is already in the fleet")
+        entry = FleetEntry(_guarded(entry.backend, self.guard), entry.admission)
         self._entries = {**self._entries, entry.info.id: entry}  # replaced whole: readers never see it half-built
 
     def entries(self) -> dict[str, FleetEntry]:
@@ -154,3 +169,4 @@ class Fleet:
     async def aclose(self) -> None:
         for entry in self._entries.values():
             await entry.backend.aclose()
+        self.guard.close()

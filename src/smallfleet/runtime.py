@@ -41,9 +41,13 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str,
     return promotions
 
 
-def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float) -> Trace:
+def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float,
+                store_raw: bool = False) -> Trace:
+    """The trace of a routed request, in the view the ladder saw (placeholders for `redact` / `local_only`
+    contracts) unless the fleet file keeps raw inputs (`guard.store_raw`)."""
+    shown = text if result.view is None or store_raw else result.view
     trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=result.contract,
-                  messages=[{"role": "user", "content": text}], input=text)
+                  messages=[{"role": "user", "content": shown}], input=shown)
     record_route(trace, result, started)
     if result.outcome is None:
         trace.status, trace.http_status, trace.error_type = "error", 502, "no_acceptable_answer"
@@ -76,10 +80,10 @@ class Runtime:
                    endpoint: str = "python:run") -> tuple[RouteResult, Trace]:
         created_at, started = time.time(), time.perf_counter()
         result = await self.router.run(contract, text, shadow=shadow)
-        trace = route_trace(result, text, endpoint, started, created_at)
+        trace = route_trace(result, text, endpoint, started, created_at, self.fleet.guard.settings.store_raw)
         self.store.append(trace)
-        self.live.after(result, text, trace.id)
-        return result, trace
+        self.live.after(result, result.view or text, trace.id)
+        return result.restored(), trace
 
     def run(self, contract: str, text: str, *, shadow: bool = False) -> RouteResult:
         return self.call(self.arun(contract, text, shadow=shadow))[0]

@@ -10,6 +10,7 @@ from smallfleet.backends.openai_http import OpenAIHTTPBackend
 from smallfleet.config.fleet import OpenAIModel, load_fleet
 from smallfleet.errors import ConfigError
 from smallfleet.fleet import Fleet
+from smallfleet.guard.egress import GuardedRemote
 
 OUTPUTS = {
     "choice": '{choice: [billing, tech]}',
@@ -91,6 +92,8 @@ def test_an_unknown_api_is_a_config_error(tmp_path: Path) -> None:
 def test_the_backend_is_told_its_server_api(tmp_path: Path) -> None:
     fleet = Fleet.from_config(load_fleet(fleet_file(tmp_path, "grammar", "vllm")), env={})
     backend = fleet.resolve("big").backend
-    assert isinstance(backend, OpenAIHTTPBackend) and backend.structured_outputs == "vllm"
+    # remote models are only reachable through the guard, which passes the server's facts on
+    assert isinstance(backend, GuardedRemote) and isinstance(backend._inner, OpenAIHTTPBackend)
+    assert backend.structured_outputs == "vllm"
     default = Fleet.from_config(load_fleet(fleet_file(tmp_path, "choice", None)), env={}).resolve("big").backend
     assert default.structured_outputs == "openai"

@@ -273,6 +273,9 @@ class ChatService:
 
     async def _store(self, trace: Trace) -> bool:
         try:
+            if self._fleet.guard.must_scrub():  # redact / local_only traffic: no raw values at rest
+                trace.messages, (trace.output, trace.error_message) = await self._fleet.guard.scrub(
+                    trace.messages, trace.output, trace.error_message)
             await self._traces.append(trace)
         except Exception:  # the answer still goes out; the failure is loud in the log
             log.exception("could not store trace %s", trace.id)

@@ -54,16 +54,18 @@ class RoutedChatService:
             text = self._input(req)
         except SmallfleetError as exc:  # refused before routing: still one trace
             trace = Trace(id=new_trace_id(), created_at=created_at, endpoint="/v1/chat/completions", model=req.model,
-                          contract=req.model, messages=[m.model_dump(exclude_none=True) for m in req.messages])
+                          contract=req.model, messages=self._messages_for_trace(req))
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
         result = await self._router.run(req.model, text)
-        trace = route_trace(result, text, "/v1/chat/completions", started, created_at)
+        trace = route_trace(result, text, "/v1/chat/completions", started, created_at,
+                            self._router.fleet.guard.settings.store_raw)
         trace.stream = req.stream
         await self._traces.append(trace)
         if self._live is not None:
-            self._live.after(result, text, trace.id)  # background; the answer does not wait for it
+            self._live.after(result, result.view or text, trace.id)  # background; the answer does not wait for it
+        result = result.restored()  # the caller gets the values back; the trace keeps the placeholders
         if result.outcome is None or result.generation is None:
             error = NoAnswer(f"contract {req.model!r}: no rung produced an acceptable answer "
                              f"({result.escalation_reason})")
@@ -74,6 +76,14 @@ class RoutedChatService:
             return JSONResponse(body, headers=headers)
         return StreamingResponse(self._as_stream(body, req.include_usage()), media_type="text/event-stream",
                                  headers=headers)
+
+    def _messages_for_trace(self, req: ChatCompletionRequest) -> list[dict[str, Any]]:
+        """A refused request's messages, withheld for contracts whose data must not be stored raw."""
+        messages = [m.model_dump(exclude_none=True) for m in req.messages]
+        spec = self._router.contracts[req.model].spec
+        if spec.egress != "allow" and not self._router.fleet.guard.settings.store_raw:
+            return [{"role": m.get("role"), "content": f"[withheld: egress {spec.egress}]"} for m in messages]
+        return messages
 
     @staticmethod
     def _input(req: ChatCompletionRequest) -> str:

@@ -18,6 +18,7 @@ import typer
 from smallfleet.cli.bench import bench_app
 from smallfleet.cli.distill import distill_app, specialists_app
 from smallfleet.cli.errors import one_line_errors
+from smallfleet.cli.guard import audit_app, guard_app
 from smallfleet.cli.models import models_app
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
@@ -32,6 +33,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(models_app, name="models")
 app.add_typer(distill_app, name="distill")
 app.add_typer(specialists_app, name="specialists")
+app.add_typer(guard_app, name="guard")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

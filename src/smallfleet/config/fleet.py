@@ -21,8 +21,9 @@ models:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -104,12 +105,38 @@ class FakeModel(_ModelBase):
 ModelSpec = Annotated[LlamaCppModel | OpenAIModel | FakeModel, Field(discriminator="kind")]
 
 
+class GuardConfig(_Strict):
+    """The sovereignty guard (`guard:` in the fleet file): what counts as sensitive, and the default policy."""
+
+    egress: Literal["local_only", "redact", "allow"] = Field(
+        "allow", description="policy for calls to remote models outside any contract or tenant policy "
+                             "(plain model requests); contracts and tenants may only make it stricter")
+    categories: list[str] | None = Field(None, description="built-in categories to detect (default: all)")
+    patterns: dict[str, list[str]] = Field(default_factory=dict, description="custom category -> regular expressions")
+    terms: dict[str, list[str]] = Field(default_factory=dict, description="custom category -> literal terms")
+    min_score: float = Field(0.5, ge=0, le=1)
+    store_raw: bool = Field(False, description="keep raw inputs in traces of redact / local_only traffic")
+
+    @model_validator(mode="after")
+    def _custom_names(self) -> GuardConfig:
+        for name in [*self.patterns, *self.terms]:
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise ValueError(f"guard: custom category {name!r} must be upper case letters, digits and _ "
+                                 "(it becomes the placeholder's name, e.g. <EMPLOYEE_ID_1>)")
+        return self
+
+    def detector_options(self) -> dict[str, Any]:
+        return {"categories": self.categories, "patterns": self.patterns, "terms": self.terms,
+                "min_score": self.min_score}
+
+
 class FleetConfig(_Strict):
     """The whole fleet file."""
 
     models: list[ModelSpec] = Field(min_length=1)
     default_model: str | None = None
     contracts: list[ContractSpec] = Field(default_factory=list)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:

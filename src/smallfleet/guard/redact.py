@@ -85,8 +85,12 @@ class Redactor:
         self.detector = detector
 
     def redact_text(self, text: str, redaction: Redaction) -> str:
+        """`text` with every finding replaced; placeholders already in it (an earlier pass) are left alone."""
+        taken = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
         out, last = [], 0
         for f in self.detector.find(text):
+            if any(f.start < end and start < f.end for start, end in taken):
+                continue
             out.append(text[last:f.start])
             out.append(redaction.placeholder(f))
             last = f.end

@@ -18,7 +18,7 @@ import math
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
@@ -36,6 +36,8 @@ from smallfleet.errors import (
     SmallfleetError,
 )
 from smallfleet.fleet import Fleet, FleetEntry
+from smallfleet.guard.egress import egress_scope
+from smallfleet.guard.redact import Redaction
 from smallfleet.route.breaker import CircuitBreaker
 from smallfleet.route.signals import Signals, rejection, signals_of
 
@@ -144,6 +146,27 @@ class RouteResult:
     confidence: float | None
     attempts: list[Attempt] = field(default_factory=list)
     latency_ms: float = 0.0
+    # Contracts with `egress: redact` or `local_only`: the input as the ladder saw it (sensitive values
+    # replaced by placeholders) and the table to restore the answer with. `outcome` and `generation`
+    # stay in that redacted view (traces and training data are kept in it); `restored()` is the caller's.
+    view: str | None = None
+    redaction: Redaction | None = None
+
+    def restored(self) -> RouteResult:
+        """This result as the caller receives it: placeholders in the answer replaced by the values."""
+        if self.redaction is None or not self.redaction.table:
+            return self
+        json_text = self.generation is not None and _looks_json(self.generation.text)
+        gen = self.redaction.restore_generation(self.generation, json_text) if self.generation else None
+        outcome = None
+        if self.outcome is not None:
+            content = self.outcome.content
+            if content is not None:
+                content = self.redaction.restore_json(content) if json_text else self.redaction.restore(content)
+            calls = tuple(replace(c, arguments=self.redaction.restore_json(c.arguments))
+                          for c in self.outcome.tool_calls)
+            outcome = replace(self.outcome, content=content, tool_calls=calls)
+        return replace(self, outcome=outcome, generation=gen)
 
     @property
     def cost(self) -> float:
@@ -190,7 +213,25 @@ class Router:
     def contract(self, name: str) -> Contract:
         return self.contracts[name]
 
+    async def view(self, name: str, text: str) -> tuple[str, Redaction | None]:
+        """The input as the ladder sees it: for `egress: redact` and `local_only` contracts, sensitive values
+        replaced by placeholders (so local rungs, traces and the specialists trained on them all see one view)."""
+        if self.contracts[name].spec.egress == "allow":
+            return text, None
+        redaction = Redaction()
+        messages = await self.fleet.guard.redact((ChatMessage("user", text),), redaction)
+        return messages[0].content, redaction
+
     async def run(self, name: str, text: str, *, shadow: bool = False) -> RouteResult:
+        """Route `text` through the contract's ladder under its egress policy (and any stricter one in force)."""
+        spec = self.contracts[name].spec
+        view, redaction = await self.view(name, text)
+        with egress_scope(spec.egress, contract=name, redaction=redaction):
+            result = await self._run(name, view, shadow)
+        result.view, result.redaction = view, redaction
+        return result
+
+    async def _run(self, name: str, text: str, shadow: bool) -> RouteResult:
         contract = self.contracts[name]
         spec = contract.spec
         started = time.perf_counter()
@@ -254,8 +295,13 @@ class Router:
                            signals.confidence, attempts, elapsed)
 
     async def ask_top(self, name: str, text: str) -> tuple[str | None, str]:
-        """The top rung's valid answer to `text` (live quality checks), or None with the reason it was not
-        asked or not valid. Policy applies as for any request: egress, budget (its cost is counted), breaker."""
+        """The top rung's valid answer to `text` (live quality checks; `text` in the ladder's view, see `view`),
+        or None with the reason it was not asked or not valid. Policy applies as for any request: egress,
+        budget (its cost is counted), breaker."""
+        with egress_scope(self.contracts[name].spec.egress, contract=name):
+            return await self._ask_top(name, text)
+
+    async def _ask_top(self, name: str, text: str) -> tuple[str | None, str]:
         contract = self.contracts[name]
         top = len(contract.spec.ladder) - 1
         rung = contract.spec.ladder[top]
@@ -273,8 +319,8 @@ class Router:
     def _blocked(self, contract: Contract, entry: FleetEntry, started: float) -> str | None:
         spec = contract.spec
         if entry.info.location == "remote":
-            if spec.egress != "allow":
-                return f"egress_{spec.egress}"
+            if spec.egress == "local_only":  # (the guard would refuse it too: this only saves the attempt)
+                return "egress_local_only"
             if spec.budget_usd is not None and self.state.spent_usd.get(spec.name, 0.0) >= spec.budget_usd:
                 return "budget_exhausted"
         if spec.latency_budget_ms is not None and (time.perf_counter() - started) * 1000 > spec.latency_budget_ms:
@@ -358,7 +404,7 @@ class Router:
                 continue
             rung = contract.spec.ladder[i]
             entry = self.fleet.resolve(rung.model)
-            if entry.info.location == "remote" and contract.spec.egress != "allow":
+            if entry.info.location == "remote" and contract.spec.egress == "local_only":
                 continue
             result = await self._attempt(contract, i, rung, entry, text)
             result[0].status = "shadow" if result[1] is not None else "failed"
@@ -382,6 +428,17 @@ def answer_text(gen: Generation, outcome: Outcome) -> str:
         return gen.text
     return json.dumps([{"name": c.name, "arguments": _arguments(c.arguments)} for c in outcome.tool_calls],
                       ensure_ascii=False)
+
+
+def _looks_json(text: str) -> bool:
+    """A JSON object or array (a schema-constrained answer): values are restored JSON-escaped inside it."""
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return False
+    try:
+        return isinstance(json.loads(text), (dict, list))
+    except ValueError:
+        return False
 
 
 def _arguments(text: str) -> object:
