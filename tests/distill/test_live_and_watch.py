@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 import time
 
 from smallfleet.backends.base import ModelInfo
@@ -146,3 +147,26 @@ def test_watch_retrains_when_the_local_share_drifts_down(settings: Settings) -> 
     result = watch_once(settings, WatchOptions(min_new=1000, window=40), retrain=lambda s, n: calls.append(n) or {})
     assert calls == ["intent"] and "drifted below" in result["intent"]["retrain"][0]
     assert result["intent"]["recent_local_share"] == 0.0 and result["intent"]["recent_requests"] == 30
+
+
+def test_live_quality_looks_at_the_newest_references_so_a_long_good_history_cannot_hide_a_drift(
+        tmp_path: Path) -> None:
+    from smallfleet.distill.monitor import live_quality
+
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    for i in range(1040):  # 1,000 agreeing answers, then 40 that the shadow checks disagree with
+        t = Trace(id=new_trace_id(), created_at=1000.0 + i, endpoint="test", model="intent", contract="intent",
+                  input=f"live {i}", output="billing", backend_model="intent-specialist@v1", rung=0)
+        store.append(t)
+        store.add_label(t.id, "billing" if i < 1000 else "login", "shadow:teacher", replace=False)
+    person = Trace(id=new_trace_id(), created_at=5000.0, endpoint="test", model="intent", contract="intent",
+                   input="labelled", output="billing", backend_model="intent-specialist@v1", rung=0)
+    store.append(person)
+    store.add_label(person.id, "login", "person", replace=False)
+    whole = live_quality(store, "intent", "intent-specialist@v1", window=10_000)
+    recent = live_quality(store, "intent", "intent-specialist@v1", window=200)
+    shadow_only = live_quality(store, "intent", "intent-specialist@v1", window=200, sources=("shadow",))
+    store.close()
+    assert whole.references == 1041 and whole.upper > 0.95  # over all history the drift is invisible
+    assert recent.references == 200 and recent.agreement == 159 / 200 and recent.upper < 0.95
+    assert shadow_only.references == 200 and shadow_only.agreement == 160 / 200  # the person's label left out

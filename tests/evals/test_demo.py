@@ -33,7 +33,11 @@ def test_demo_calibrates_then_routes_a_held_out_split(tmp_path: Path) -> None:
 
 
 def test_demo_runs_only_the_contracts_asked_for(tmp_path: Path) -> None:
-    result = run_demo(n_tickets=4, n_documents=4, home=tmp_path, shifted=0, n_agent=4, contracts=("agent-step",))
+    result = run_demo(n_tickets=4, n_documents=4, home=tmp_path, shifted=0, n_agent=4, contracts=("agent-step",),
+                      shadow_rate=1.0)
     assert list(result["contracts"]) == ["agent-step"]
+    guard = result["contracts"]["agent-step"]["live_guard"]  # live checks on: the rollback check ran
+    assert guard["check"] is None  # nothing was promoted (2 calibration requests), so nothing to roll back
+    assert guard["served_ladder_after"] == ["smollm2-135m", "teacher"] and guard["shadow_rate"] == 1.0
     with pytest.raises(ValueError, match="unknown demo contract"):
         run_demo(home=tmp_path, contracts=("nope",))

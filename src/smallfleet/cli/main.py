@@ -184,6 +184,9 @@ def demo(
     agent: int = typer.Option(300, min=4, max=1000, help="reference: agent-step requests (tool calls) to run"),
     contracts: str = typer.Option(None, help="reference: only these contracts, comma-separated (ticket-triage, "
                                   "invoice-extraction, invoice-header, agent-step)"),
+    shadow_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="reference: share of locally accepted held-out "
+                                      "and shifted answers also checked by the teacher in the background; then "
+                                      "the rollback on live quality runs"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Reference workload through local models -> simulated teacher: calibrate every local rung, then route a
@@ -205,7 +208,7 @@ def demo(
         raise SmallfleetError(f"--contracts takes {', '.join(known)}, not {contracts!r}")
     result = run_demo(tickets, documents, calibration_fraction, teacher_accuracy, target, use_predictor=predictor,
                       local_models=demo_ladder(ladder), distill=not zero_shot, shifted=shifted, n_agent=agent,
-                      contracts=chosen, kinds=_demo_kinds(kinds))
+                      contracts=chosen, kinds=_demo_kinds(kinds), shadow_rate=shadow_rate)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

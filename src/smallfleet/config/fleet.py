@@ -114,7 +114,8 @@ class GuardConfig(_Strict):
     categories: list[str] | None = Field(None, description="built-in categories to detect (default: all)")
     patterns: dict[str, list[str]] = Field(default_factory=dict, description="custom category -> regular expressions")
     terms: dict[str, list[str]] = Field(default_factory=dict, description="custom category -> literal terms")
-    min_score: float = Field(0.5, ge=0, le=1)
+    min_score: float = Field(0.4, ge=0, le=1, description="Presidio score below which a finding is dropped "
+                                                          "(its phone numbers score 0.4)")
     store_raw: bool = Field(False, description="keep raw inputs in traces of redact / local_only traffic")
 
     @model_validator(mode="after")

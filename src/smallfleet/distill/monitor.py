@@ -1,9 +1,10 @@
 """Live quality of promoted specialists, and automatic rollback when it falls below the target.
 
-A specialist's live agreement is measured on the requests it answered that carry a reference: a
-live shadow answer of the top rung (`route.live`) or a label a person gave. When the upper end of
-its confidence interval (Wilson, z=1) is below the contract's quality target on at least
-`min_samples` references, the version is rolled back (to the version before it, or to the fleet
+A specialist's live agreement is measured on the newest requests it answered that carry a reference
+(at most `window` of them, so a drift is not hidden behind a long good history): a live shadow answer
+of the top rung (`route.live`) or a label a person gave (`sources` narrows that, e.g. to `shadow`).
+When the upper end of its confidence interval (Wilson, z=1) is below the contract's quality target on
+at least `min_samples` references, the version is rolled back (to the version before it, or to the fleet
 file's ladder) and the reason is recorded in the registry's history.
 """
 
@@ -35,17 +36,22 @@ class LiveQuality:
                 "upper_bound": round(self.upper, 4)}
 
 
-def live_quality(store: SQLiteTraceStore, contract: str, model: str) -> LiveQuality:
-    references = store.label_sources(contract)
+def live_quality(store: SQLiteTraceStore, contract: str, model: str, window: int = 200,
+                 sources: tuple[str, ...] | None = None) -> LiveQuality:
+    """Agreement of `model`'s newest `window` referenced answers (references from `sources` prefixes only, if given)."""
+    references = {k: v for k, v in store.label_sources(contract).items()
+                  if sources is None or v[1].startswith(sources)}
     answered = [t for t in store.query(TraceQuery(limit=10_000_000, contract=contract))
                 if t.backend_model == model and t.status == "ok"]
-    judged = [canonical(served_answer(t)) == canonical(references[t.id][0]) for t in answered if t.id in references]
+    referenced = sorted((t for t in answered if t.id in references), key=lambda t: t.created_at)[-window:]
+    judged = [canonical(served_answer(t)) == canonical(references[t.id][0]) for t in referenced]
     agree = sum(judged)
     return LiveQuality(model, len(answered), len(judged), agree / len(judged) if judged else None,
                        wilson_upper(agree, len(judged)))
 
 
-def check_and_roll_back(settings: Settings, spec: ContractSpec, min_samples: int = 30) -> dict[str, Any] | None:
+def check_and_roll_back(settings: Settings, spec: ContractSpec, min_samples: int = 30, window: int = 200,
+                        sources: tuple[str, ...] | None = None) -> dict[str, Any] | None:
     """Roll the promoted version back if its live agreement is confidently below target; what was found."""
     registry = SpecialistRegistry(settings.home)
     card = registry.promoted(spec.name)
@@ -53,7 +59,7 @@ def check_and_roll_back(settings: Settings, spec: ContractSpec, min_samples: int
         return None
     store = SQLiteTraceStore(settings.trace_db)
     try:
-        quality = live_quality(store, spec.name, card.model_id)
+        quality = live_quality(store, spec.name, card.model_id, window, sources)
     finally:
         store.close()
     out: dict[str, Any] = {"version": card.version, **quality.as_dict(), "target": spec.quality_target,

@@ -43,7 +43,7 @@ def default_local_models() -> list[LlamaCppModel]:
 
 
 def demo_config(teacher_url: str, target: float, shots: int = 3,
-                local_models: list[LlamaCppModel] | None = None) -> FleetConfig:
+                local_models: list[LlamaCppModel] | None = None, shadow_rate: float = 0.0) -> FleetConfig:
     """Three contracts over [local models..., teacher]; few-shot examples come from another seed than the workload."""
     local = local_models if local_models is not None else default_local_models()
     if not local:
@@ -57,12 +57,12 @@ def demo_config(teacher_url: str, target: float, shots: int = 3,
     def contract(name: str, instructions: str, schema: dict) -> ContractSpec:
         return ContractSpec(name=name, instructions=instructions, output={"json_schema": schema},
                             quality_target=target, max_tokens=96, examples=examples[name],
-                            ladder=ladder)
+                            shadow_rate=shadow_rate, ladder=ladder)
 
     # The agent step: ten tools, `tool_choice: auto` (some requests need no tool); no few-shot examples.
     agent = ContractSpec(name="agent-step", instructions=agent_tools.INSTRUCTIONS,
                          output=agent_tools.agent_contract_output("auto"), quality_target=target, max_tokens=128,
-                         ladder=ladder)
+                         shadow_rate=shadow_rate, ladder=ladder)
     return FleetConfig(
         models=[*local,
                 OpenAIModel(kind="openai", id="teacher", base_url=teacher_url + "/v1",
@@ -78,11 +78,17 @@ def split(items: list[Any], calibration_fraction: float) -> tuple[list[Any], lis
     return items[:cut], items[cut:]
 
 
-async def _phase(runtime: Runtime, contract: str, items: list[Any], shadow: bool, endpoint: str) -> list[str]:
+async def _phase(runtime: Runtime, contract: str, items: list[Any], shadow: bool, endpoint: str,
+                 gold: dict[str, str] | None = None) -> list[str]:
+    """Route `items`; their gold answers go to the trace store as labels, or into `gold` when given (a trace has
+    one label, and live shadow checks must be able to store theirs)."""
     ids = []
     for item in items:
         _, trace = await runtime.arun(contract, item.text, shadow=shadow, endpoint=endpoint)
-        runtime.store.add_label(trace.id, gold_reference(item), source="gold")
+        if gold is None:
+            runtime.store.add_label(trace.id, gold_reference(item), source="gold")
+        else:
+            gold[trace.id] = gold_reference(item)
         ids.append(trace.id)
     return ids
 
@@ -145,12 +151,12 @@ def field_accuracy(traces: list[Any], items: list[Any], rung: int = 0) -> dict[s
 
 
 def _served_report(runtime: Runtime, name: str, ids: set[str], items: list[Any], oracle: TeacherOracle,
-                   top_cost: float | None) -> dict[str, Any] | None:
+                   top_cost: float | None, gold: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The routing report over the traces `ids`, with the all-teacher quality on the same items."""
     if not items:
         return None
     served = [t for t in runtime.store.query(TraceQuery(limit=1_000_000, contract=name)) if t.id in ids]
-    result = report(served, runtime.store.labels(name), top_cost_per_request=top_cost)
+    result = report(served, {**runtime.store.labels(name), **(gold or {})}, top_cost_per_request=top_cost)
     teacher_quality = sum(teacher_right(oracle, i) for i in items) / len(items)
     routed_quality = result["quality_vs_reference"]
     result["all_top_rung_quality"] = round(teacher_quality, 4)
@@ -169,7 +175,7 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
              use_predictor: bool = True, local_models: list[LlamaCppModel] | None = None,
              distill: bool = True, shifted: int = 100, min_examples: int = 40, n_agent: int = 300,
              contracts: tuple[str, ...] | None = None,
-             kinds: tuple[str, ...] = ("classifier", "lora")) -> dict[str, Any]:
+             kinds: tuple[str, ...] = ("classifier", "lora"), shadow_rate: float = 0.0) -> dict[str, Any]:
     """Run the calibration split through the whole ladder (shadow), distil a specialist from it (unless
     `distill` is False: the zero-shot ladder), calibrate, then route the held-out split and a shifted set
     (layouts, phrasings, aliases and noise never seen in training). `contracts` picks
@@ -192,7 +198,7 @@ def run_demo(n_tickets: int = 400, n_documents: int = 80, calibration_fraction: 
     oracle = TeacherOracle(reference_labels(), teacher_accuracy, agent=AgentOracle(agent_reference(), teacher_accuracy))
     with serve_in_thread(teacher_app(teacher_accuracy, latency_s=0.05)) as teacher_url:
         settings = Settings(home=home or Settings.from_env().home, config_path=None)
-        config = demo_config(teacher_url, target, local_models=local_models)
+        config = demo_config(teacher_url, target, local_models=local_models, shadow_rate=shadow_rate)
         runtime = open_runtime(settings, config)
         thresholds = ThresholdStore(settings.home)
         out: dict[str, Any] = {"simulation": "the top rung is a stand-in answering from gold labels "
@@ -254,9 +260,13 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
                                                                lora=LoraOptions(prompt=prompt)), config=config)
     runtime.promotions.refresh()  # the served contract picks up the rules, the predictor and a promoted specialist
     served_ladder = [r.model for r in runtime.router.contract(name).spec.ladder]
-    held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve")))
-    shifted_ids = set(runtime.call(_phase(runtime, name, shifted, False, "demo:serve-shifted")))
+    # With live shadow checks on, the held-out gold answers stay out of the trace store: the checks' references
+    # are what the live guard sees, as in production where nobody labels every request.
+    gold: dict[str, str] | None = {} if spec.shadow_rate > 0 else None
+    held_ids = set(runtime.call(_phase(runtime, name, held, False, "demo:serve", gold)))
+    shifted_ids = set(runtime.call(_phase(runtime, name, shifted, False, "demo:serve-shifted", gold)))
     top_cost = _mean_teacher_cost(traces)
+    live_guard = _live_guard(runtime, settings, spec, top_cost) if spec.shadow_rate > 0 else None
     return {
         "calibration_items": len(calib), "held_out_items": len(held), "shifted_items": len(shifted),
         "small_model_alone_quality": local_rungs[0]["alone_quality"],
@@ -267,10 +277,25 @@ def _contract(runtime: Runtime, settings: Settings, config: FleetConfig, spec: C
         "distill": _distill_summary(distilled),
         "served_ladder": served_ladder,
         "curves": {str(c.rung): c.as_dict()["curve"] for c in fitted},
-        "held_out_report": _served_report(runtime, name, held_ids, held, oracle, top_cost),
-        "shifted_report": _served_report(runtime, name, shifted_ids, shifted, oracle, top_cost),
+        "held_out_report": _served_report(runtime, name, held_ids, held, oracle, top_cost, gold),
+        "shifted_report": _served_report(runtime, name, shifted_ids, shifted, oracle, top_cost, gold),
+        "live_guard": live_guard,
         "tool_scores": _tool_figures(runtime, name, traces, calib, held_ids, held, shifted_ids, shifted),
     }
+
+
+def _live_guard(runtime: Runtime, settings: Settings, spec: ContractSpec, top_cost: float | None) -> dict[str, Any]:
+    """After the held-out and shifted traffic: what the live shadow checks measured of the promoted specialist,
+    and whether the rollback on live quality fired (`distill.monitor`, as `distill watch` runs it)."""
+    from smallfleet.distill.monitor import check_and_roll_back
+
+    runtime.call(runtime.live.drain())
+    checks = runtime.live.checked
+    outcome = check_and_roll_back(settings, spec, min_samples=20, sources=("shadow",))
+    runtime.promotions.refresh()
+    return {"shadow_rate": spec.shadow_rate, "shadow_checks": checks, "skipped_checks": runtime.live.skipped,
+            "shadow_cost_usd": round(checks * top_cost, 6) if top_cost is not None else None,
+            "check": outcome, "served_ladder_after": [r.model for r in runtime.router.contract(spec.name).spec.ladder]}
 
 
 def _tool_figures(runtime: Runtime, name: str, calib_traces: list[Any], calib: list[Any], held_ids: set[str],
