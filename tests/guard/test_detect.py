@@ -80,3 +80,31 @@ def test_guard_eval_on_the_labelled_set(detector: Detector) -> None:
     for category in ("EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "EU_NATIONAL_ID"):
         assert rows[category]["recall"] >= 0.8 and rows[category]["precision"] >= 0.8, (category, rows[category])
     assert out["snippets"] == 80 and out["ms_per_request"]["p50"] > 0
+
+
+def test_phone_numbers_need_a_phone_shape_or_a_phone_word(detector: Detector) -> None:
+    found = _found(detector, "Call me on 07 44 01 47 37 or +31 20 992 7782. Order 666378156 shipped 2025-05-27, "
+                             "invoice INV-2025-0036, at 22.10.2026 17:36:27, ref 666-77-4629, host 10.2.3.4.")
+    phones = {v for v, c in found.items() if c == "PHONE"}
+    assert phones == {"07 44 01 47 37", "+31 20 992 7782"}
+    assert found["10.2.3.4"] == "IP_ADDRESS"
+
+
+def test_secrets_by_context_and_by_randomness_but_not_commit_hashes(detector: Detector) -> None:
+    text = ("The user's API key is 5DvWvndrgH!!hET5. Token for the integration: 1d9fd0041d7a9afcc88642896c357f65. "
+            "Creds FGAAZWRqKpKGVzMiXVo3v1oQuEuY7nNg1nWHDnCB here. Fixed in commit 9fceb02d0ae598e95dc970b74767f19372d61af8.")
+    secrets = {v for v, c in _found(detector, text).items() if c == "SECRET"}
+    assert secrets == {"5DvWvndrgH!!hET5", "1d9fd0041d7a9afcc88642896c357f65",
+                       "FGAAZWRqKpKGVzMiXVo3v1oQuEuY7nNg1nWHDnCB"}
+
+
+def test_addresses_companies_and_the_proper_noun_safety_net() -> None:
+    names = ["LOCATION", "ORGANIZATION", "PERSON"]
+    plain, netted = Detector(categories=names), Detector(categories=names, proper_nouns=True)
+    found = _found(plain, "Ship to Stationsweg 209, 9218 LZ Amsterdam or 23 Awolowo Road, Abuja 317556; invoice "
+                          "Tulip Architects Ltda.")
+    assert found == {"Stationsweg 209, 9218 LZ Amsterdam": "LOCATION", "23 Awolowo Road, Abuja 317556": "LOCATION",
+                     "Tulip Architects Ltda.": "ORGANIZATION"}  # the whole address, not just the city NER saw
+    text = "The Zorblax team agreed with Quibbly on Tuesday about the Ferntop rollout."
+    assert "Ferntop" not in _found(plain, text)
+    assert _found(netted, text)["Ferntop"] == "PROPER_NOUN"  # a name no recogniser claimed: still not sent out

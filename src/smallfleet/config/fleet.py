@@ -117,6 +117,8 @@ class GuardConfig(_Strict):
     min_score: float = Field(0.4, ge=0, le=1, description="Presidio score below which a finding is dropped "
                                                           "(its phone numbers score 0.4)")
     store_raw: bool = Field(False, description="keep raw inputs in traces of redact / local_only traffic")
+    proper_nouns: bool = Field(True, description="also replace words spaCy tags as proper nouns that no recogniser "
+                                                 "claimed (a safety net for names NER misses; over-redacts)")
 
     @model_validator(mode="after")
     def _custom_names(self) -> GuardConfig:
@@ -128,7 +130,7 @@ class GuardConfig(_Strict):
 
     def detector_options(self) -> dict[str, Any]:
         return {"categories": self.categories, "patterns": self.patterns, "terms": self.terms,
-                "min_score": self.min_score}
+                "min_score": self.min_score, "proper_nouns": self.proper_nouns}
 
 
 class FleetConfig(_Strict):

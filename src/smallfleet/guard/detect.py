@@ -21,7 +21,8 @@ What is found, and how (every check runs locally; nothing is downloaded at run t
 - Per-fleet custom patterns (regular expressions) and term lists, each with its own category name.
 
 Overlaps are resolved once, here: a checked structure (a card, an IBAN, a key) wins over a name the
-NER model guessed on the same characters, then the higher score, then the longer span.
+NER model guessed on the same characters; among structures the higher score, then the longer span;
+among name guesses the longer span (it hides more).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ _KEYED = re.compile(
     credentials?|private[_-]?key)["']?\s*(?:[:=]|\s)\s*(?:bearer\s+)?["']?([A-Za-z0-9_\-+/=.!*@#$%^&~]{8,})""")
 
 
+# A value a few words after a secret word: "the API key is X", "token for the integration: X".
+_NEAR = re.compile(r"""(?i)\b(?:key|token|secret|password|passwd|credentials?|bearer)\b[^\n:=]{0,40}?"""
+                   r"""(?:[:=]|\bis\b|\bwas\b|\bas\b)\s*["']?([A-Za-z0-9_\-+/=.!*@#$%^&~]{12,})""")
+# Long random-looking strings need no context word (hex alone does: commit hashes look the same).
+_LONG = re.compile(r"(?<![\w/+-])[A-Za-z0-9/+_-]{32,}(?![\w/+-])")
+
+
 def entropy_bits(value: str) -> float:
     """Shannon entropy per character."""
     counts: dict[str, int] = {}
@@ -116,12 +124,14 @@ class Detector:
     """
 
     def __init__(self, categories: Iterable[str] | None = None, patterns: Mapping[str, list[str]] | None = None,
-                 terms: Mapping[str, list[str]] | None = None, min_score: float = 0.4, ner: bool = True) -> None:
+                 terms: Mapping[str, list[str]] | None = None, min_score: float = 0.4, ner: bool = True,
+                 proper_nouns: bool = False) -> None:
         self.categories = frozenset(categories or BUILT_IN)
         unknown = self.categories - set(BUILT_IN)
         if unknown:
             raise ConfigError(f"guard: unknown categories {', '.join(sorted(unknown))}; known: {', '.join(BUILT_IN)}")
         self.min_score = min_score
+        self.proper_nouns = proper_nouns
         self._custom: list[tuple[str, re.Pattern[str]]] = []
         for name, regexes in (patterns or {}).items():
             for regex in regexes:
@@ -141,8 +151,12 @@ class Detector:
     def find(self, text: str) -> list[Finding]:
         """Every sensitive value in `text`, in order, without overlaps."""
         found: list[Finding] = []
+        doc = None
         if self._analyzer is not None and text.strip():
-            for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.min_score):
+            artifacts = self._analyzer.nlp_engine.process_text(text, "en")
+            doc = artifacts.tokens
+            for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.min_score,
+                                            nlp_artifacts=artifacts):
                 category = _ENTITY.get(r.entity_type)
                 if category in self.categories:
                     name = (r.recognition_metadata or {}).get("recognizer_name", "presidio")
@@ -164,15 +178,24 @@ class Detector:
             for m in pattern.finditer(text):
                 if m.end() > m.start():
                     found.append(Finding(name, m.start(), m.end(), m.group(0), 1.0, "custom"))
-        return _resolve(found)
+        kept = _resolve(found)
+        if self.proper_nouns and doc is not None:
+            kept = _resolve(kept + _proper_nouns(doc, kept))
+        return kept
 
     def _find_secrets(self, text: str) -> list[Finding]:
         out = [Finding("SECRET", m.start(), m.end(), m.group(0), 0.95, f"key.{name}")
                for name, pattern in self._secrets for m in pattern.finditer(text)]
-        for m in _KEYED.finditer(text):
-            value = m.group(1).rstrip(".,;")
-            if _secretish(value):
-                out.append(Finding("SECRET", m.start(1), m.start(1) + len(value), value, 0.8, "key.entropy"))
+        for pattern in (_KEYED, _NEAR):
+            for m in pattern.finditer(text):
+                value = m.group(1).rstrip(".,;")
+                if _secretish(value):
+                    out.append(Finding("SECRET", m.start(1), m.start(1) + len(value), value, 0.8, "key.entropy"))
+        for m in _LONG.finditer(text):
+            value = m.group(0)
+            if (any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value)
+                    and entropy_bits(value) >= 4.0):
+                out.append(Finding("SECRET", m.start(), m.end(), value, 0.7, "entropy"))
         return out
 
 
@@ -193,12 +216,28 @@ _KEYS = {
                 r"shipping[_ ]?address|home[_ ]?address",
 }
 _KEYED_FIELDS = [(category, re.compile(
-    rf"""(?im)(?:"(?:{keys})"\s*:\s*"([^"\n]{{2,80}})"|^[ \t]*(?:{keys})[ \t]*[:=][ \t]*([^\n;,|]{{2,80}}?)[ \t]*$)"""))
+    rf"""(?im)(?:\\?"(?:{keys})\\?"\s*:\s*\\?"([^"\\\n]{{2,80}})\\?"|"""
+    rf"""^[ \t]*(?:{keys})[ \t]*[:=][ \t]*([^\n;|]{{2,80}}?)[ \t]*$)"""))
     for category, keys in _KEYS.items()]
+# Street addresses: "Stationsweg 209, 9218 LZ Amsterdam", "23 Awolowo Road, Abuja 317556", "99 rue de la
+# République, 90908 Lille", "6-19-1 Sakae, Kyoto 219-8338".
+_NUM = r"\d{1,5}(?:-\d{1,4}){0,2}[a-zA-Z]?"
+_WORDS = r"(?:[^\W\d_][\w'’.-]*[ \t]+){0,4}[^\W\d_][\w'’.-]*"
+_POST = r"(?:[A-Z]{1,2}-)?\d{3,6}(?:-\d{3,4})?(?:[ \t][A-Z]{2})?"
+_CITY = r"[A-ZÀ-Þ][\w'’-]+(?:[ \t][A-ZÀ-Þ][\w'’-]+)?"
+_STREET = r"[A-ZÀ-Þ][\w'’.-]*(?:[ \t]+[A-ZÀ-Þ][\w'’.-]*)?"  # one or two capitalised words before the number
+_ADDRESS = re.compile(rf"(?<![\w-])(?:{_STREET}[ \t]+{_NUM},[ \t]+{_POST}[ \t]+{_CITY}|"
+                      rf"{_NUM}[ \t]+{_WORDS},[ \t]+(?:{_POST}[ \t]+{_CITY}|{_CITY}[ \t]+{_POST}))(?![\w-])")
 _GREETING = re.compile(rf"(?m)(?:^|\n)[ \t]*(?:Dear|Hi|Hello|Hey|Hallo|Bonjour|Hola|Ciao)[ \t]+({_NAME})[ \t]*[,!:\n]")
 _SIGN_OFF = re.compile(rf"(?im)(?:best|regards|thanks|thank you|cheers|sincerely|kind regards|best wishes|"
                        rf"mit freundlichen grüßen|cordialement|saludos|--)[,!.]?[ \t]*\n?[ \t]*({_NAME})[ \t]*$")
 _SELF = re.compile(rf"(?i)(?:my name is|this is|i am|i'm|signed,?)[ \t]+({_NAME}?)(?=[ \t]+(?:from|at|with|of|and)\b|[,.;!\n]|$)")
+
+
+# Company names by their legal form: "Tulip Architects Ltda.", "Bluepeak Logistics AB", "Acme GmbH".
+_LEGAL_FORM = re.compile(r"(?:[A-ZÀ-Þ][\w&'’.-]*[ \t]+){1,4}(?:GmbH|AG|KG|SE|Ltd\.?|Ltda\.?|Limited|Inc\.?|LLC|LLP|plc|"
+                         r"PLC|Corp\.?|Co\.|S\.A\.|SA|S\.L\.|SL|SAS|SARL|S\.p\.A\.|SpA|S\.r\.l\.|B\.V\.|BV|N\.V\.|NV|"
+                         r"AB|Oy|A/S|ApS|AS|Sp\. z o\.o\.|K\.K\.|Pvt\.? Ltd\.?|Pty\.? Ltd\.?)(?![\w])")
 
 
 def _find_named_fields(text: str) -> list[Finding]:
@@ -209,8 +248,13 @@ def _find_named_fields(text: str) -> list[Finding]:
             group = 1 if m.group(1) is not None else 2
             value = m.group(group).strip().strip('"').strip()
             start = m.start(group) + m.group(group).find(value)
-            if value and value[0].isupper() and not value.isupper():
+            if value and (value[0].isupper() or (category == "LOCATION" and value[0].isdigit())) and not value.isupper():
                 out.append(Finding(category, start, start + len(value), value, 0.7, "field"))
+    for m in _LEGAL_FORM.finditer(text):
+        out.append(Finding("ORGANIZATION", m.start(), m.end(), m.group(0), 0.75, "legal-form"))
+    for m in _ADDRESS.finditer(text):
+        if any(c.isupper() for c in m.group(0)):
+            out.append(Finding("LOCATION", m.start(), m.end(), m.group(0), 0.75, "address"))
     for pattern in (_GREETING, _SIGN_OFF, _SELF):
         for m in pattern.finditer(text):
             value = m.group(1).rstrip(".")
@@ -264,8 +308,26 @@ def _find_phones(text: str) -> list[Finding]:
     return list(out.values())
 
 
-def _priority(f: Finding) -> tuple[int, float, int]:
-    return (0 if f.category in NER_CATEGORIES else 1, f.score, f.end - f.start)
+def _proper_nouns(doc: Any, found: list[Finding]) -> list[Finding]:
+    """The safety net for names the NER model missed: runs of tokens spaCy's tagger calls proper nouns
+    (capitalised, not already covered), as PROPER_NOUN. Over-redacts (product names, weekdays) by design."""
+    out, run = [], []
+    for token in [*doc, None]:
+        if token is not None and token.pos_ == "PROPN" and token.text[:1].isupper():
+            run.append(token)
+            continue
+        if run:
+            start, end = run[0].idx, run[-1].idx + len(run[-1].text)
+            if all(end <= f.start or start >= f.end for f in found):
+                out.append(Finding("PROPER_NOUN", start, end, doc.text[start:end], 0.5, "spacy.propn"))
+            run = []
+    return out
+
+
+def _priority(f: Finding) -> tuple[int, float, float]:
+    if f.category in NER_CATEGORIES or f.category == "PROPER_NOUN":  # guesses: the one covering more wins
+        return (0, f.end - f.start, f.score)
+    return (1, f.score, f.end - f.start)
 
 
 def _resolve(found: list[Finding]) -> list[Finding]:
