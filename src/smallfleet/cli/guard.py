@@ -27,11 +27,10 @@ def guard_eval(
 ) -> None:
     """Precision and recall per category on a labelled set with hard negatives, and detection time per request."""
     from smallfleet.config.fleet import load_fleet
-    from smallfleet.guard.detect import Detector
     from smallfleet.guard.evaluate import run_guard_eval
 
-    config = load_fleet(Settings.from_env().config_path)
-    result = run_guard_eval(snippets, seed, Detector(**config.guard.detector_options()))
+    config = load_fleet(Settings.from_env().config_path)  # the fleet's own categories, patterns and terms
+    result = run_guard_eval(snippets, seed, options=config.guard.detector_options())
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

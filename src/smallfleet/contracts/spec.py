@@ -9,7 +9,7 @@ contracts:
     examples: [{input: "I was charged twice", output: '{"category": "billing"}'}]
     quality_target: 0.98        # agreement with the reference that calibration must hold
     latency_budget_ms: 10000
-    egress: allow               # local_only: remote rungs are never called
+    egress: allow               # local_only: remote rungs never called; redact: they get placeholders
     budget_usd: 5.0             # spend cap for remote rungs; local rungs are never blocked
     ladder:
       - {model: smollm2-135m, accept: {min_mean_logprob: -0.4}}

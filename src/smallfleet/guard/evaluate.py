@@ -63,12 +63,14 @@ def _r(x: float | None) -> float | None:
     return round(x, 4) if x is not None else None
 
 
-def run_guard_eval(n: int = 400, seed: int = 13, detector: Detector | None = None) -> dict[str, Any]:
+def run_guard_eval(n: int = 400, seed: int = 13, detector: Detector | None = None,
+                   options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score `detector` (or one built from `options`, its load time measured) on the seeded labelled set."""
     from smallfleet.workload.pii import generate_eval_set
 
     snippets = generate_eval_set(n, seed)
     started = time.perf_counter()
-    detector = detector or Detector()
+    detector = detector or Detector(**(options or {}))
     load_s = time.perf_counter() - started
     found, times = [], []
     for s in snippets:
