@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,8 @@ from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.trace.writer import TraceWriter
 
+log = logging.getLogger("smallfleet.retention")
+
 
 class LabelRequest(BaseModel):
     """A reference answer: the expected output text, or a JSON value (stored as compact JSON)."""
@@ -42,8 +45,21 @@ class LabelRequest(BaseModel):
     source: str = Field("feedback", min_length=1, max_length=64)
 
 
+async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600.0) -> None:
+    """Delete traces older than `days`, now and then every `every_s` seconds (off the event loop)."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(store.purge, time.time() - days * 86400)
+            if removed["traces"]:
+                log.info("retention: purged %d traces older than %g days", removed["traces"], days)
+        except Exception:  # a failed purge is retried next hour; serving goes on
+            log.exception("retention purge failed")
+        await asyncio.sleep(every_s)
+
+
 def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
-               promotions: Promotions | None = None, refresh_s: float = 2.0) -> FastAPI:
+               promotions: Promotions | None = None, refresh_s: float = 2.0,
+               retention_days: float | None = None) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds."""
     router = promotions.router if promotions is not None else router
@@ -57,11 +73,13 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = asyncio.create_task(promotions.watch(refresh_s)) if promotions is not None else None
+        purger = asyncio.create_task(_retention(store, retention_days)) if retention_days is not None else None
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in (watcher, purger):
+                if task is not None:
+                    task.cancel()
             await live.drain()
             writer.close()
             await fleet.aclose()
@@ -120,7 +138,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
     fleet = Fleet.from_config(config)
     store = SQLiteTraceStore(settings.trace_db)
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
-    return create_app(fleet, store, promotions=promotions)
+    return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days)
 
 
 def app_from_env() -> FastAPI:

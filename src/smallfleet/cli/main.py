@@ -122,6 +122,29 @@ def traces_list(
         typer.echo("no traces yet", err=True)
 
 
+@traces_app.command("purge")
+@one_line_errors
+def traces_purge(
+    older_than: float = typer.Option(None, "--older-than", min=0.0, help="days; default: the fleet file's "
+                                     "guard.retention_days"),
+) -> None:
+    """Delete traces (and their labels) older than N days; their spend still counts against budgets."""
+    import time
+
+    from smallfleet.trace.sqlite import SQLiteTraceStore
+
+    settings = Settings.from_env()
+    days = older_than if older_than is not None else load_fleet(settings.config_path).guard.retention_days
+    if days is None:
+        raise SmallfleetError("traces purge: say --older-than DAYS (the fleet file sets no guard.retention_days)")
+    store = SQLiteTraceStore(settings.trace_db)
+    try:
+        removed = store.purge(time.time() - days * 86400)
+    finally:
+        store.close()
+    typer.echo(f"purged {removed['traces']} traces and {removed['labels']} labels older than {days:g} days")
+
+
 @traces_app.command("label")
 @one_line_errors
 def traces_label(

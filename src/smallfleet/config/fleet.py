@@ -117,6 +117,9 @@ class GuardConfig(_Strict):
     min_score: float = Field(0.4, ge=0, le=1, description="Presidio score below which a finding is dropped "
                                                           "(its phone numbers score 0.4)")
     store_raw: bool = Field(False, description="keep raw inputs in traces of redact / local_only traffic")
+    retention_days: float | None = Field(None, gt=0, description="traces older than this are deleted (the gateway "
+                                                                 "purges hourly; `smallfleet traces purge`); "
+                                                                 "unset: kept")
     proper_nouns: bool = Field(True, description="also replace words spaCy tags as proper nouns that no recogniser "
                                                  "claimed (a safety net for names NER misses; over-redacts)")
 

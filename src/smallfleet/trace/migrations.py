@@ -58,4 +58,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m004_spend_carryover",
+        """
+        CREATE TABLE spend_carryover (
+            contract TEXT PRIMARY KEY,
+            cost REAL NOT NULL
+        );
+        """,
+    ),
 ]

@@ -143,11 +143,35 @@ class SQLiteTraceStore:
         return {r[0]: r[1] for r in rows}
 
     def spent_by_contract(self) -> dict[str, float]:
-        """Total cost recorded per contract (budgets survive restarts)."""
+        """Total cost recorded per contract, purged traces included (budgets survive restarts and purges)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT contract, SUM(cost) FROM traces WHERE contract IS NOT NULL GROUP BY contract").fetchall()
+                "SELECT contract, SUM(cost) FROM (SELECT contract, cost FROM traces WHERE contract IS NOT NULL "
+                "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
         return {r[0]: float(r[1] or 0.0) for r in rows}
+
+    def purge(self, before: float) -> dict[str, int]:
+        """Delete traces created before `before` (epoch seconds) and their labels, in one transaction.
+        Their cost is carried over per contract first, so a purge never gives a budget back. Deleted rows
+        are overwritten on disk (`secure_delete`) and the WAL is truncated, so the values do not linger."""
+        with self._lock:
+            self._conn.execute("PRAGMA secure_delete=ON")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "INSERT INTO spend_carryover (contract, cost) SELECT contract, SUM(COALESCE(cost, 0)) FROM traces "
+                    "WHERE created_at < ? AND contract IS NOT NULL GROUP BY contract "
+                    "ON CONFLICT (contract) DO UPDATE SET cost = cost + excluded.cost", (before,))
+                labels = self._conn.execute(
+                    "DELETE FROM labels WHERE trace_id IN (SELECT id FROM traces WHERE created_at < ?)",
+                    (before,)).rowcount
+                traces = self._conn.execute("DELETE FROM traces WHERE created_at < ?", (before,)).rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"traces": traces, "labels": labels}
 
     def count(self) -> int:
         with self._lock:
