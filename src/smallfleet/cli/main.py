@@ -43,6 +43,8 @@ def serve(
     host: str = typer.Option(None, help="listen address (default SMALLFLEET_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="listen port (default SMALLFLEET_PORT or 8080)"),
     workers: int = typer.Option(1, min=1, help="gateway processes; each loads its own copy of local models"),
+    allow_unauthenticated: bool = typer.Option(False, "--allow-unauthenticated",
+                                               help="listen on a non-loopback address although no API keys exist"),
 ) -> None:
     """Start the OpenAI-compatible gateway on the configured fleet (default: embedded SmolLM2)."""
     import uvicorn
@@ -51,6 +53,13 @@ def serve(
 
     settings = Settings.from_env()
     host, port = host or settings.host, port or settings.port
+    if not _loopback(host):
+        # API keys do not exist yet: anyone who can reach a non-loopback address could use the fleet.
+        if not allow_unauthenticated:
+            raise SmallfleetError(f"refusing to listen on {host}: no API keys are configured, so every client that "
+                                  "can reach it could use this gateway; pass --allow-unauthenticated to do it anyway")
+        typer.echo(f"warning: listening on {host} without API keys: every client that can reach it can use it",
+                   err=True)
     typer.echo(f"smallfleet gateway on http://{host}:{port}/v1  (traces: {settings.trace_db})", err=True)
     if workers == 1:
         uvicorn.run(app_from_settings(settings), host=host, port=port, log_level="warning", access_log=False)
@@ -58,6 +67,18 @@ def serve(
     load_fleet(settings.config_path)  # a config error is reported once, before any worker starts
     uvicorn.run("smallfleet.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level="warning", access_log=False)
+
+
+def _loopback(host: str) -> bool:
+    """Only this machine can connect: localhost or a loopback address."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()
