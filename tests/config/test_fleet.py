@@ -56,6 +56,14 @@ models:
         ("- just a list\n", "expected a mapping with a 'models' list"),
         ("models: [unclosed\n", "not valid YAML"),
         ("modles:\n  - {id: a, kind: fake}\n", "modles: Extra inputs are not permitted"),
+        ("models: [{id: a, kind: fake}]\ntenants: [{name: t, models: [b]}]\n",
+         "tenants[0].models: 'b' is not one of the models: a"),
+        ("models: [{id: a, kind: fake}]\ntenants: [{name: t, contracts: [c]}]\n",
+         "tenants[0].contracts: 'c' is not one of the contracts: (none)"),
+        ("models: [{id: a, kind: fake}]\ntenants: [{name: t}, {name: t}]\n", "tenant names must be unique; repeated: t"),
+        ("models: [{id: a, kind: fake}]\ntenants: [{name: t, egress: open}]\n", "tenants[0].egress: Input should be"),
+        ("models: [{id: a, kind: fake}]\ntenants: [{name: t, requests_per_minute: 0}]\n",
+         "tenants[0].requests_per_minute: Input should be greater than 0"),
     ],
 )
 def test_mistakes_name_the_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from smallfleet import __version__
 from smallfleet.api.chat import ChatService
-from smallfleet.api.errors import install_error_handlers
+from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.routed import RoutedChatService
 from smallfleet.route.live import LiveSampler
@@ -29,7 +29,11 @@ from smallfleet.promotion import Promotions
 from smallfleet.runtime import build_router
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
-from smallfleet.errors import NotFound
+from smallfleet.auth.keys import KeyStore
+from smallfleet.auth.tenants import Caller, Tenancy
+from smallfleet.errors import ModelNotFound, NotFound, SmallfleetError
+from smallfleet.guard.egress import egress_scope
+from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.trace.writer import TraceWriter
@@ -59,10 +63,12 @@ async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600
 
 def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
                promotions: Promotions | None = None, refresh_s: float = 2.0,
-               retention_days: float | None = None) -> FastAPI:
+               retention_days: float | None = None, tenancy: Tenancy | None = None) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
-    With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds."""
+    With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
+    With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured."""
     router = promotions.router if promotions is not None else router
+    tenancy = tenancy or Tenancy(None, [], store.tenant_spend)
     writer = TraceWriter(store)
     chat = ChatService(fleet, writer)
     router = router or Router(fleet, {})
@@ -84,35 +90,62 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             writer.close()
             await fleet.aclose()
             store.close()
+            tenancy.close()
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
+    def caller(request: Request) -> Caller | None:
+        """Authentication (401) and the tenant's rate limit (429), before the body is read."""
+        return tenancy.authenticate(request.headers.get("authorization"))
+
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest) -> Response:
-        if routed.serves(request.model):
-            return await routed.create(request)
-        return await chat.create(request)
+    async def chat_completions(request: ChatCompletionRequest, who: Caller | None = Depends(caller)) -> Response:
+        contract = routed.serves(request.model)
+        try:
+            model_id = None if contract else fleet.resolve(request.model).info.id
+        except ModelNotFound:
+            model_id = None  # the service answers 400 naming what exists (and traces it)
+        if who is None:
+            return await (routed.create(request) if contract else chat.create(request))
+        try:
+            if contract or model_id is not None:
+                tenancy.authorize(who, request.model, contract=contract, model_id=model_id)
+        except SmallfleetError as exc:
+            return await _refused(request, who, exc)
+        with egress_scope(who.tenant.egress, tenant=who.name):  # the guard applies it to every remote call
+            return await (routed.create(request, tenant=who.name) if contract
+                          else chat.create(request, tenant=who.name))
+
+    async def _refused(request: ChatCompletionRequest, who: Caller, exc: SmallfleetError) -> Response:
+        """A tenant's request refused before serving (403, 429 quota): traced, its content not kept."""
+        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint="/v1/chat/completions", model=request.model,
+                      tenant=who.name, messages=[{"role": "user", "content": "[withheld: refused before serving]"}])
+        record_failure(trace, exc, time.perf_counter())
+        await writer.append(trace)
+        return smallfleet_response(exc, trace.id)
 
     @app.get("/v1/models")
-    async def list_models() -> dict[str, Any]:
+    async def list_models(who: Caller | None = Depends(caller)) -> dict[str, Any]:
         return {
             "object": "list",
             "data": [
                 {"id": model_id, "object": "model", "created": created, "owned_by": entry.info.owned_by}
-                for model_id, entry in fleet.entries().items()
+                for model_id, entry in fleet.entries().items() if tenancy.allowed(who, model_id, contract=False)
             ] + [
                 {"id": name, "object": "model", "created": created, "owned_by": "smallfleet-contract",
                  "smallfleet": {"ladder": [r.model for r in c.spec.ladder]}}
-                for name, c in router.contracts.items()
+                for name, c in router.contracts.items() if tenancy.allowed(who, name, contract=True)
             ],
         }
 
     @app.post("/v1/smallfleet/traces/{trace_id}/label")
-    async def label_trace(trace_id: str, body: LabelRequest) -> dict[str, Any]:
-        """Attach a reference answer to a traced request (feeds `smallfleet calibrate` and reports)."""
-        if store.get(trace_id) is None:
+    async def label_trace(trace_id: str, body: LabelRequest, who: Caller | None = Depends(caller)) -> dict[str, Any]:
+        """Attach a reference answer to a traced request (feeds `smallfleet calibrate` and reports). A tenant
+        sees only its own traces."""
+        found = store.get(trace_id)
+        if found is None or (who is not None and found.tenant != who.name):
             raise NotFound(f"no trace with id {trace_id!r}", param="trace_id")
         reference = body.reference if isinstance(body.reference, str) else json.dumps(body.reference)
         store.add_label(trace_id, reference, body.source)
@@ -138,7 +171,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
     fleet = Fleet.from_config(config)
     store = SQLiteTraceStore(settings.trace_db)
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
-    return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days)
+    tenancy = Tenancy(KeyStore(settings.keys_db), config.tenants, store.tenant_spend)
+    return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
+                      tenancy=tenancy)
 
 
 def app_from_env() -> FastAPI:

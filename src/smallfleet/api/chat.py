@@ -101,6 +101,7 @@ class Call:
     constraint: Constraint | None
     trace: Trace
     started: float
+    scrub: bool  # the policy in force when the request started keeps raw values out of its trace
 
 
 class ChatService:
@@ -111,8 +112,10 @@ class ChatService:
         self._traces = traces
         self._grammars = GrammarCache()
 
-    async def create(self, req: ChatCompletionRequest) -> Response:
+    async def create(self, req: ChatCompletionRequest, tenant: str | None = None) -> Response:
+        """Answer `req` (for `tenant`, whose egress scope the caller has entered)."""
         trace = Trace(
+            tenant=tenant,
             id=new_trace_id(),
             created_at=time.time(),
             endpoint="/v1/chat/completions",
@@ -122,8 +125,9 @@ class ChatService:
             stream=req.stream,
         )
         started = time.perf_counter()
+        scrub = self._fleet.guard.must_scrub()
         try:
-            call = self._prepare(req, trace, started)
+            call = self._prepare(req, trace, started, scrub)
             if req.stream:
                 return await self._start_stream(call)
             async with call.entry.admission.slot():
@@ -131,20 +135,25 @@ class ChatService:
             outcome = self._settle(call, gen)
         except SmallfleetError as exc:
             record_failure(trace, exc, started)
-            await self._store(trace)
+            await self._store(trace, scrub)
             return smallfleet_response(exc, trace.id)
-        record_success(trace, gen, started)
-        await self._store(trace)
+        self._record(call, gen)
+        await self._store(trace, scrub)
         return JSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
 
-    def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float) -> Call:
+    def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float, scrub: bool) -> Call:
         req.check_supported()
         entry = self._fleet.resolve(req.model)
         trace.backend_model = entry.info.id
         constraint = req.constraint()
         if constraint is not None:
             self._check_constraint(constraint, entry)
-        return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started)
+        return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started, scrub)
+
+    @staticmethod
+    def _record(call: Call, gen: Generation) -> None:
+        record_success(call.trace, gen, call.started)
+        call.trace.cost = call.entry.info.cost(gen)
 
     def _check_constraint(self, constraint: Constraint, entry: FleetEntry) -> None:
         """Refuse now (400) what cannot be enforced, before the request waits for a model."""
@@ -241,22 +250,22 @@ class ChatService:
             if req.include_usage():
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
             finished = True
-            record_success(trace, gen, call.started)
-            stored = await self._store(trace)  # on disk before the client sees the end of the stream
+            self._record(call, gen)
+            stored = await self._store(trace, call.scrub)  # on disk before the client sees the end of the stream
             yield _sse("[DONE]")
         except SmallfleetError as exc:
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace)
+            stored = await self._store(trace, call.scrub)
             yield _sse(body_for(exc))
         except StopAsyncIteration:
             exc = BackendError(f"{trace.backend_model}: stream ended without a final result")
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace)
+            stored = await self._store(trace, call.scrub)
             yield _sse(body_for(exc))
         except Exception as exc:  # a bug of ours: report it in the stream, never a fake [DONE]
             log.exception("stream failed for trace %s", trace.id)
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace)
+            stored = await self._store(trace, call.scrub)
             yield _sse(error_body("internal server error", "server_error"))
         finally:
             if not finished and trace.status == "ok":
@@ -271,9 +280,11 @@ class ChatService:
     def _headers(call: Call) -> dict[str, str]:
         return {TRACE_HEADER: call.trace.id, MODEL_HEADER: call.entry.info.id}
 
-    async def _store(self, trace: Trace) -> bool:
+    async def _store(self, trace: Trace, scrub: bool) -> bool:
+        """Write the trace; under a redact / local_only policy (`scrub`, fixed when the request started: a stream
+        ends outside the caller's scope) with no raw values at rest."""
         try:
-            if self._fleet.guard.must_scrub():  # redact / local_only traffic: no raw values at rest
+            if scrub:
                 trace.messages, (trace.output, trace.error_message) = await self._fleet.guard.scrub(
                     trace.messages, trace.output, trace.error_message)
             await self._traces.append(trace)

@@ -48,20 +48,21 @@ class RoutedChatService:
     def serves(self, model: str) -> bool:
         return model in self._router.contracts
 
-    async def create(self, req: ChatCompletionRequest) -> Response:
+    async def create(self, req: ChatCompletionRequest, tenant: str | None = None) -> Response:
+        """Route `req` (for `tenant`, whose egress scope the caller has entered)."""
         created_at, started = time.time(), time.perf_counter()
         try:
             text = self._input(req)
         except SmallfleetError as exc:  # refused before routing: still one trace
             trace = Trace(id=new_trace_id(), created_at=created_at, endpoint="/v1/chat/completions", model=req.model,
-                          contract=req.model, messages=self._messages_for_trace(req))
+                          contract=req.model, messages=self._messages_for_trace(req), tenant=tenant)
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
         result = await self._router.run(req.model, text)
         trace = route_trace(result, text, "/v1/chat/completions", started, created_at,
                             self._router.fleet.guard.settings.store_raw)
-        trace.stream = req.stream
+        trace.stream, trace.tenant = req.stream, tenant
         await self._traces.append(trace)
         if self._live is not None:
             self._live.after(result, result.view or text, trace.id)  # background; the answer does not wait for it
@@ -80,9 +81,9 @@ class RoutedChatService:
     def _messages_for_trace(self, req: ChatCompletionRequest) -> list[dict[str, Any]]:
         """A refused request's messages, withheld for contracts whose data must not be stored raw."""
         messages = [m.model_dump(exclude_none=True) for m in req.messages]
-        spec = self._router.contracts[req.model].spec
-        if spec.egress != "allow" and not self._router.fleet.guard.settings.store_raw:
-            return [{"role": m.get("role"), "content": f"[withheld: egress {spec.egress}]"} for m in messages]
+        policy = self._router.policy(req.model)
+        if policy != "allow" and not self._router.fleet.guard.settings.store_raw:
+            return [{"role": m.get("role"), "content": f"[withheld: egress {policy}]"} for m in messages]
         return messages
 
     @staticmethod

@@ -140,6 +140,10 @@ class ModelInfo:
     concurrency: int = 1
     extra: dict[str, str] = field(default_factory=dict)
 
+    def cost(self, gen: Generation) -> float:
+        """What answering `gen` cost at this model's prices (USD)."""
+        return (gen.prompt_tokens * self.price_per_1k_input + gen.completion_tokens * self.price_per_1k_output) / 1000
+
 
 class Backend(abc.ABC):
     """A way to generate text. Implementations: embedded llama.cpp, OpenAI-compatible HTTP, fake."""

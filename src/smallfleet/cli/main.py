@@ -19,6 +19,7 @@ from smallfleet.cli.bench import bench_app
 from smallfleet.cli.distill import distill_app, specialists_app
 from smallfleet.cli.errors import one_line_errors
 from smallfleet.cli.guard import audit_app, guard_app
+from smallfleet.cli.keys import keys_app
 from smallfleet.cli.models import models_app
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
@@ -35,6 +36,7 @@ app.add_typer(distill_app, name="distill")
 app.add_typer(specialists_app, name="specialists")
 app.add_typer(guard_app, name="guard")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -53,20 +55,39 @@ def serve(
 
     settings = Settings.from_env()
     host, port = host or settings.host, port or settings.port
-    if not _loopback(host):
-        # API keys do not exist yet: anyone who can reach a non-loopback address could use the fleet.
+    keys = _keys_required(settings)
+    if not _loopback(host) and not keys:
+        # Without keys anyone who can reach a non-loopback address could use the fleet.
         if not allow_unauthenticated:
             raise SmallfleetError(f"refusing to listen on {host}: no API keys are configured, so every client that "
-                                  "can reach it could use this gateway; pass --allow-unauthenticated to do it anyway")
+                                  "can reach it could use this gateway; create one (`smallfleet keys create`) or "
+                                  "pass --allow-unauthenticated to do it anyway")
         typer.echo(f"warning: listening on {host} without API keys: every client that can reach it can use it",
                    err=True)
-    typer.echo(f"smallfleet gateway on http://{host}:{port}/v1  (traces: {settings.trace_db})", err=True)
+    typer.echo(f"smallfleet gateway on http://{host}:{port}/v1  (traces: {settings.trace_db}; API keys: "
+               f"{'required on every request' if keys else 'none configured, requests are not authenticated'})",
+               err=True)
     if workers == 1:
         uvicorn.run(app_from_settings(settings), host=host, port=port, log_level="warning", access_log=False)
         return
     load_fleet(settings.config_path)  # a config error is reported once, before any worker starts
     uvicorn.run("smallfleet.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level="warning", access_log=False)
+
+
+def _keys_required(settings: Settings) -> bool:
+    """Whether the gateway will ask every request for a key: tenants in the fleet file or a key ever created."""
+    from smallfleet.auth.keys import KeyStore
+
+    if load_fleet(settings.config_path).tenants:
+        return True
+    if not settings.keys_db.exists():
+        return False
+    store = KeyStore(settings.keys_db)
+    try:
+        return store.configured()
+    finally:
+        store.close()
 
 
 def _loopback(host: str) -> bool:

@@ -136,6 +136,30 @@ class GuardConfig(_Strict):
                 "min_score": self.min_score, "proper_nouns": self.proper_nouns}
 
 
+class TenantConfig(_Strict):
+    """A tenant (`tenants:` in the fleet file): what its API keys may use, under which policy and limits.
+
+    ```yaml
+    tenants:
+      - name: clinic
+        models: []                      # plain model requests allowed (omitted: all; []: none)
+        contracts: [ticket-triage]      # contracts allowed (omitted: all)
+        egress: redact                  # never looser than the contract's or the fleet's policy
+        requests_per_minute: 120
+        budget_usd: 25.0                # total spend on priced (remote) models, across restarts and purges
+    ```
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    models: list[str] | None = Field(None, description="model ids its keys may call directly (omitted: all)")
+    contracts: list[str] | None = Field(None, description="contracts its keys may call (omitted: all)")
+    egress: Literal["local_only", "redact", "allow"] = Field(
+        "allow", description="its egress policy; the strictest of tenant, contract and fleet default applies")
+    requests_per_minute: float | None = Field(None, gt=0, description="request rate limit (burst: one minute's "
+                                                                      "worth); unset: none")
+    budget_usd: float | None = Field(None, ge=0, description="total spend allowed; unset: none")
+
+
 class FleetConfig(_Strict):
     """The whole fleet file."""
 
@@ -143,6 +167,7 @@ class FleetConfig(_Strict):
     default_model: str | None = None
     contracts: list[ContractSpec] = Field(default_factory=list)
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    tenants: list[TenantConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:
@@ -162,7 +187,20 @@ class FleetConfig(_Strict):
                     raise ValueError(f"contracts[{i}].ladder[{j}].model: {rung.model!r} is not one of the models: "
                                      f"{', '.join(ids)}")
         self._remote_rungs_can_enforce_outputs()
+        self._tenants_name_what_exists(ids, names)
         return self
+
+    def _tenants_name_what_exists(self, ids: list[str], names: list[str]) -> None:
+        tenant_names = [t.name for t in self.tenants]
+        dupes = sorted({n for n in tenant_names if tenant_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tenant names must be unique; repeated: {', '.join(dupes)}")
+        for i, tenant in enumerate(self.tenants):
+            for key, known in (("models", ids), ("contracts", names)):
+                for value in getattr(tenant, key) or []:
+                    if value not in known:
+                        raise ValueError(f"tenants[{i}].{key}: {value!r} is not one of the {key}: "
+                                         f"{', '.join(known) or '(none)'}")
 
     def _remote_rungs_can_enforce_outputs(self) -> None:
         """Refuse now a remote rung whose server cannot take the contract's output constraint."""

@@ -24,6 +24,11 @@ class Settings:
         """The default SQLite trace store."""
         return self.home / "traces.db"
 
+    @property
+    def keys_db(self) -> Path:
+        """API keys (digests only): `smallfleet keys create|list|revoke`."""
+        return self.home / "keys.db"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

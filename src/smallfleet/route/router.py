@@ -36,7 +36,7 @@ from smallfleet.errors import (
     SmallfleetError,
 )
 from smallfleet.fleet import Fleet, FleetEntry
-from smallfleet.guard.egress import egress_scope
+from smallfleet.guard.egress import Policy, egress_scope, stricter
 from smallfleet.guard.redact import Redaction
 from smallfleet.route.breaker import CircuitBreaker
 from smallfleet.route.signals import Signals, rejection, signals_of
@@ -213,10 +213,15 @@ class Router:
     def contract(self, name: str) -> Contract:
         return self.contracts[name]
 
+    def policy(self, name: str) -> Policy:
+        """The egress policy for contract `name` now: the strictest of the contract's, the caller's (its tenant,
+        entered as an egress scope by the API) and the fleet's default."""
+        return stricter(self.contracts[name].spec.egress, self.fleet.guard.scope().policy)
+
     async def view(self, name: str, text: str) -> tuple[str, Redaction | None]:
-        """The input as the ladder sees it: for `egress: redact` and `local_only` contracts, sensitive values
+        """The input as the ladder sees it: under a `redact` or `local_only` policy (see `policy`), sensitive values
         replaced by placeholders (so local rungs, traces and the specialists trained on them all see one view)."""
-        if self.contracts[name].spec.egress == "allow":
+        if self.policy(name) == "allow":
             return text, None
         redaction = Redaction()
         messages = await self.fleet.guard.redact((ChatMessage("user", text),), redaction)
@@ -319,7 +324,7 @@ class Router:
     def _blocked(self, contract: Contract, entry: FleetEntry, started: float) -> str | None:
         spec = contract.spec
         if entry.info.location == "remote":
-            if spec.egress == "local_only":  # (the guard would refuse it too: this only saves the attempt)
+            if self.policy(spec.name) == "local_only":  # (the guard would refuse it too: this only saves the attempt)
                 return "egress_local_only"
             if spec.budget_usd is not None and self.state.spent_usd.get(spec.name, 0.0) >= spec.budget_usd:
                 return "budget_exhausted"
@@ -404,7 +409,7 @@ class Router:
                 continue
             rung = contract.spec.ladder[i]
             entry = self.fleet.resolve(rung.model)
-            if entry.info.location == "remote" and contract.spec.egress == "local_only":
+            if entry.info.location == "remote" and self.policy(contract.spec.name) == "local_only":
                 continue
             result = await self._attempt(contract, i, rung, entry, text)
             result[0].status = "shadow" if result[1] is not None else "failed"
@@ -413,7 +418,7 @@ class Router:
     def _account(self, contract: Contract, entry: FleetEntry, gen: Generation, attempt: Attempt) -> None:
         info = entry.info
         attempt.prompt_tokens, attempt.completion_tokens = gen.prompt_tokens, gen.completion_tokens
-        attempt.cost = (gen.prompt_tokens * info.price_per_1k_input + gen.completion_tokens * info.price_per_1k_output) / 1000
+        attempt.cost = info.cost(gen)
         name = contract.spec.name
         self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + attempt.cost
 

@@ -67,4 +67,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m005_tenants",
+        """
+        ALTER TABLE traces ADD COLUMN tenant TEXT;
+        CREATE INDEX traces_tenant_created_at ON traces (tenant, created_at);
+        CREATE TABLE tenant_spend (
+            tenant TEXT PRIMARY KEY,
+            cost REAL NOT NULL,
+            requests INTEGER NOT NULL
+        );
+        """,
+    ),
 ]

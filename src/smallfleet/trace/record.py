@@ -55,6 +55,7 @@ class Trace:
     confidence: float | None = None
     cost: float | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    tenant: str | None = None
 
     _JSON = ("messages", "params", "attempts")
 

@@ -27,6 +27,7 @@ class TraceQuery:
     status: str | None = None
     before: float | None = None
     endpoint: str | None = None
+    tenant: str | None = None
 
 
 class SQLiteTraceStore:
@@ -71,14 +72,20 @@ class SQLiteTraceStore:
         self.append_many([trace])
 
     def append_many(self, traces: Iterable[Trace]) -> None:
-        """Write traces in one transaction (all or none)."""
+        """Write traces in one transaction (all or none), and add their cost to their tenants' running spend
+        in the same transaction (the spend is kept apart from the traces, so purging them never gives a
+        tenant's budget back)."""
         rows = [t.to_row() for t in traces]
         if not rows:
             return
+        spend = [(r["tenant"], r["cost"] or 0.0) for r in rows if r["tenant"] is not None]
         with self._lock:
             self._conn.execute("BEGIN")
             try:
                 self._conn.executemany(self._insert, rows)
+                self._conn.executemany(
+                    "INSERT INTO tenant_spend (tenant, cost, requests) VALUES (?, ?, 1) ON CONFLICT (tenant) "
+                    "DO UPDATE SET cost = cost + excluded.cost, requests = requests + 1", spend)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -109,6 +116,9 @@ class SQLiteTraceStore:
         if q.endpoint is not None:
             clauses.append("endpoint = ?")
             args.append(q.endpoint)
+        if q.tenant is not None:
+            clauses.append("tenant = ?")
+            args.append(q.tenant)
         if q.before is not None:
             clauses.append("created_at < ?")
             args.append(q.before)
@@ -149,6 +159,12 @@ class SQLiteTraceStore:
                 "SELECT contract, SUM(cost) FROM (SELECT contract, cost FROM traces WHERE contract IS NOT NULL "
                 "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
         return {r[0]: float(r[1] or 0.0) for r in rows}
+
+    def tenant_spend(self, tenant: str) -> float:
+        """What `tenant` has spent in total (USD), over every trace ever written, purged ones included."""
+        with self._lock:
+            row = self._conn.execute("SELECT cost FROM tenant_spend WHERE tenant = ?", (tenant,)).fetchone()
+        return float(row[0]) if row is not None else 0.0
 
     def purge(self, before: float) -> dict[str, int]:
         """Delete traces created before `before` (epoch seconds) and their labels, in one transaction.
