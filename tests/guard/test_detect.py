@@ -108,3 +108,12 @@ def test_addresses_companies_and_the_proper_noun_safety_net() -> None:
     text = "The Zorblax team agreed with Quibbly on Tuesday about the Ferntop rollout."
     assert "Ferntop" not in _found(plain, text)
     assert _found(netted, text)["Ferntop"] == "PROPER_NOUN"  # a name no recogniser claimed: still not sent out
+
+
+def test_names_in_keyword_arguments_and_in_rows_of_delimited_data(detector: Detector) -> None:
+    found = _found(detector, 'call verify_identity(ssn="696-70-2250", full_name="Ana Pereira")')
+    assert found.get("Ana Pereira") == "PERSON"
+    rows = _found(detector, "id|name|status\n7|Xiaoling Wang|active\n8|Bo Chen|Shipped")
+    assert rows.get("Xiaoling Wang") == "PERSON" and rows.get("Bo Chen") == "PERSON"
+    assert not {"active", "Shipped", "status"} & set(rows)  # one-word cells are left alone
+    assert _found(detector, "Order;Status;Total\nA-19;Shipped;12.50") == {}

@@ -217,8 +217,12 @@ _KEYS = {
 }
 _KEYED_FIELDS = [(category, re.compile(
     rf"""(?im)(?:\\?"(?:{keys})\\?"\s*:\s*\\?"([^"\\\n]{{2,80}})\\?"|"""
-    rf"""^[ \t]*(?:{keys})[ \t]*[:=][ \t]*([^\n;|]{{2,80}}?)[ \t]*$)"""))
+    rf"""^[ \t]*(?:{keys})[ \t]*[:=][ \t]*([^\n;|]{{2,80}}?)[ \t]*$|"""
+    rf"""(?<![\w.])(?:{keys})[ \t]*=[ \t]*(["'])([^"'\n]{{2,80}})\3)"""))  # keyword arguments: name="Ana Lee"
     for category, keys in _KEYS.items()]
+# Rows of delimited data ("Xiaoling Wang;+91 63060 77181;...;active"): a cell of capitalised words.
+_ROW = re.compile(r"(?m)^[^\n]*?(?:[;|\t][^\n]*?){2,}$")
+_CELL = re.compile(r"(?<![^;|\t\n])[ \t]*([A-ZÀ-Þ][^\W\d_]+(?:[ \t][A-ZÀ-Þ][\w'’.-]*){1,3})[ \t]*(?=[;|\t]|$)", re.M)
 # Street addresses: "Stationsweg 209, 9218 LZ Amsterdam", "23 Awolowo Road, Abuja 317556", "99 rue de la
 # République, 90908 Lille", "6-19-1 Sakae, Kyoto 219-8338".
 _NUM = r"\d{1,5}(?:-\d{1,4}){0,2}[a-zA-Z]?"
@@ -245,11 +249,15 @@ def _find_named_fields(text: str) -> list[Finding]:
     out = []
     for category, pattern in _KEYED_FIELDS:
         for m in pattern.finditer(text):
-            group = 1 if m.group(1) is not None else 2
+            group = next(g for g in (1, 2, 4) if m.group(g) is not None)
             value = m.group(group).strip().strip('"').strip()
             start = m.start(group) + m.group(group).find(value)
             if value and (value[0].isupper() or (category == "LOCATION" and value[0].isdigit())) and not value.isupper():
                 out.append(Finding(category, start, start + len(value), value, 0.7, "field"))
+    for row in _ROW.finditer(text):
+        for m in _CELL.finditer(row.group(0)):
+            start = row.start() + m.start(1)
+            out.append(Finding("PERSON", start, start + len(m.group(1)), m.group(1), 0.5, "cell"))
     for m in _LEGAL_FORM.finditer(text):
         out.append(Finding("ORGANIZATION", m.start(), m.end(), m.group(0), 0.75, "legal-form"))
     for m in _ADDRESS.finditer(text):
