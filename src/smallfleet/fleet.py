@@ -7,9 +7,9 @@ providers). Name resolution ("which backend serves `model`?") lives here, so the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from smallfleet.admission import Admission
 from smallfleet.backends.base import Backend, ModelInfo
@@ -120,12 +120,14 @@ class Fleet:
         self.default_id = default_id
 
     @classmethod
-    def from_config(cls, config: FleetConfig, env: Mapping[str, str] | None = None) -> Fleet:
+    def from_config(cls, config: FleetConfig, env: Mapping[str, str] | None = None, home: Path | None = None) -> Fleet:
+        """The fleet of a fleet file; its egress audit lives in `home` (default: SMALLFLEET_HOME of `env`)."""
         from smallfleet.config.settings import Settings
 
         env = os.environ if env is None else env
+        home = home if home is not None else Settings.from_env(env).home
         guard = Guard(GuardSettings(config.guard.egress, config.guard.store_raw),
-                      Settings.from_env(env).home / "audit.db", detector_options=config.guard.detector_options())
+                      home / "audit.db", detector_options=config.guard.detector_options())
         entries: dict[str, FleetEntry] = {}
         for spec in config.models:
             entries[spec.id] = FleetEntry(BUILDERS[spec.kind](spec, env), cls._admission(spec))

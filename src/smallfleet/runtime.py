@@ -104,7 +104,7 @@ class Runtime:
 def open_runtime(settings: Settings | None = None, config: FleetConfig | None = None) -> Runtime:
     settings = settings or Settings.from_env()
     config = config or load_fleet(settings.config_path)
-    fleet = Fleet.from_config(config)
+    fleet = Fleet.from_config(config, home=settings.home)
     store = SQLiteTraceStore(settings.trace_db)
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
     return Runtime(settings, fleet, promotions, store)

@@ -32,7 +32,7 @@ from smallfleet.config.settings import Settings
 from smallfleet.auth.keys import KeyStore
 from smallfleet.auth.tenants import Caller, Tenancy
 from smallfleet.errors import ModelNotFound, NotFound, SmallfleetError
-from smallfleet.guard.egress import egress_scope
+from smallfleet.guard.egress import egress_scope, stricter
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
@@ -72,7 +72,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     writer = TraceWriter(store)
     chat = ChatService(fleet, writer)
     router = router or Router(fleet, {})
-    live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False))
+    live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False),
+                       charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
     routed = RoutedChatService(router, writer, live)
     created = int(time.time())
 
@@ -96,9 +97,22 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
+    def stored_raw(model: str, who: Caller | None) -> bool:
+        """Whether a request for `model` from `who` may be kept raw in traces: policy `allow` throughout (tenant,
+        contract, fleet default) or `guard.store_raw`."""
+        policy = stricter(fleet.guard.settings.default_policy, who.tenant.egress if who is not None else "allow")
+        if model in router.contracts:
+            policy = stricter(policy, router.contracts[model].spec.egress)
+        return policy == "allow" or fleet.guard.settings.store_raw
+
+    app.state.stored_raw = stored_raw  # for the trace of a request refused as malformed (api.errors)
+
     def caller(request: Request) -> Caller | None:
-        """Authentication (401) and the tenant's rate limit (429), before the body is read."""
-        return tenancy.authenticate(request.headers.get("authorization"))
+        """Authentication (401) and the tenant's rate limit (429), before the body is read. The caller is kept on
+        the request for the handler of a malformed body (its trace is the tenant's, under its policy)."""
+        who = tenancy.authenticate(request.headers.get("authorization"))
+        request.state.caller = who
+        return who
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatCompletionRequest, who: Caller | None = Depends(caller)) -> Response:
@@ -135,7 +149,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                 for model_id, entry in fleet.entries().items() if tenancy.allowed(who, model_id, contract=False)
             ] + [
                 {"id": name, "object": "model", "created": created, "owned_by": "smallfleet-contract",
-                 "smallfleet": {"ladder": [r.model for r in c.spec.ladder]}}
+                 "smallfleet": {"ladder": [r.model for r in c.spec.ladder
+                                           if tenancy.allowed(who, r.model, contract=False)]}}
                 for name, c in router.contracts.items() if tenancy.allowed(who, name, contract=True)
             ],
         }
@@ -148,8 +163,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         if found is None or (who is not None and found.tenant != who.name):
             raise NotFound(f"no trace with id {trace_id!r}", param="trace_id")
         reference = body.reference if isinstance(body.reference, str) else json.dumps(body.reference)
-        store.add_label(trace_id, reference, body.source)
-        return {"trace_id": trace_id, "labelled": True}
+        store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
+        return {"trace_id": found.id, "labelled": True}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -168,7 +183,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
 def app_from_settings(settings: Settings) -> FastAPI:
     """Load the fleet file (or the embedded default), open the trace store, build the app."""
     config = load_fleet(settings.config_path)
-    fleet = Fleet.from_config(config)
+    fleet = Fleet.from_config(config, home=settings.home)
     store = SQLiteTraceStore(settings.trace_db)
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
     tenancy = Tenancy(KeyStore(settings.keys_db), config.tenants, store.tenant_spend)

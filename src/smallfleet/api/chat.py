@@ -171,7 +171,9 @@ class ChatService:
 
     @staticmethod
     def _settle(call: Call, gen: Generation) -> Outcome:
-        """Check the answer against the constraint; a violation (not a cut) is an error."""
+        """Check the answer against the constraint; a violation (not a cut) is an error. The answer is paid for
+        either way."""
+        call.trace.cost = call.entry.info.cost(gen)
         outcome = settle(call.constraint, gen.text, gen.finish_reason, gen.tool_calls)
         if not outcome.valid and gen.finish_reason != "length":
             call.trace.output = gen.text
@@ -231,11 +233,13 @@ class ChatService:
             return _sse({**base, "choices": [choice], **usage_field})
 
         finished = stored = False
+        sent_chars = 0
         try:
             yield chunk({"role": "assistant", "content": ""})
             event = first
             while isinstance(event, Delta):
                 text, lps_items = event.text, event.logprobs
+                sent_chars += len(text)
                 lps = logprobs_body(lps_items) if req.logprobs and lps_items else None
                 if text or lps:
                     yield chunk({"content": text}, logprobs=lps)
@@ -274,7 +278,21 @@ class ChatService:
                 trace.latency_ms = (time.perf_counter() - call.started) * 1000
             await stack.aclose()
             if not stored:
+                self._abandoned(call, sent_chars)
                 self._traces.submit(trace)  # not awaited: we may be inside a cancellation
+
+    @staticmethod
+    def _abandoned(call: Call, sent_chars: int) -> None:
+        """A stream cut short (the client left): no time to scrub, so nothing raw is kept under a redact /
+        local_only policy; and the tokens already generated are still paid for (estimated at 4 characters per
+        token, when the backend never reported them)."""
+        trace = call.trace
+        if call.scrub:
+            trace.messages = [{"content": "[withheld: egress policy]"}]
+            trace.output = None
+        if trace.cost is None:
+            prompt_chars = sum(len(m.content) for m in call.messages)
+            trace.cost = call.entry.info.cost_of(-(-prompt_chars // 4), -(-sent_chars // 4))
 
     @staticmethod
     def _headers(call: Call) -> dict[str, str]:

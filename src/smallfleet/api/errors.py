@@ -108,10 +108,16 @@ async def trace_rejected(request: Request, exc: RequestValidationError, error: I
         return None
     body = exc.body if isinstance(exc.body, dict) else {}
     model = body.get("model") if isinstance(body.get("model"), str) else ""
+    caller = getattr(request.state, "caller", None)
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    stored_raw = getattr(request.app.state, "stored_raw", None)
+    if messages and stored_raw is not None and not stored_raw(model, caller):
+        messages = [{"content": "[withheld: egress policy]"}]  # sensitive values are never kept raw
+        body = {k: "[withheld]" for k in body}
     trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=request.url.path, model=model, status="error",
                   params={k: v for k, v in body.items() if k not in ("messages", "model")},
-                  messages=body.get("messages") if isinstance(body.get("messages"), list) else [],
-                  stream=bool(body.get("stream") is True))
+                  messages=messages, stream=bool(body.get("stream") is True),
+                  tenant=caller.name if caller is not None else None)
     record_failure(trace, error, time.perf_counter())
     trace.latency_ms = None
     try:

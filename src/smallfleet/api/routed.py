@@ -65,7 +65,7 @@ class RoutedChatService:
         trace.stream, trace.tenant = req.stream, tenant
         await self._traces.append(trace)
         if self._live is not None:
-            self._live.after(result, result.view or text, trace.id)  # background; the answer does not wait for it
+            self._live.after(result, result.view or text, trace.id, tenant)  # background; the answer does not wait
         result = result.restored()  # the caller gets the values back; the trace keeps the placeholders
         if result.outcome is None or result.generation is None:
             error = NoAnswer(f"contract {req.model!r}: no rung produced an acceptable answer "

@@ -49,7 +49,7 @@ class QuotaExceeded(SmallfleetError):
 
 @dataclass
 class TokenBucket:
-    """`rate` requests per minute, bursts up to one minute's worth."""
+    """`per_minute` requests per minute, bursts up to one minute's worth (at least one request)."""
 
     per_minute: float
     clock: Callable[[], float] = time.monotonic
@@ -57,12 +57,16 @@ class TokenBucket:
     _at: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self._tokens, self._at = self.per_minute, self.clock()
+        self._tokens, self._at = self._capacity, self.clock()
+
+    @property
+    def _capacity(self) -> float:
+        return max(1.0, self.per_minute)
 
     def take(self) -> float:
         """0 if a request may go now (and it is counted), else the seconds until one may."""
         now = self.clock()
-        self._tokens = min(self.per_minute, self._tokens + (now - self._at) * self.per_minute / 60)
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self.per_minute / 60)
         self._at = now
         if self._tokens >= 1:
             self._tokens -= 1
@@ -138,11 +142,14 @@ class Tenancy:
         if allowed is not None and model not in allowed and (model_id is None or model_id not in allowed):
             what = "contract" if contract else "model"
             raise Forbidden(f"tenant {tenant.name!r} may not use the {what} {model!r}", param="model")
-        if tenant.budget_usd is not None:
-            spent = self._spent(tenant.name)
-            if spent >= tenant.budget_usd:
-                raise QuotaExceeded(f"tenant {tenant.name!r} has spent its budget (${spent:.4f} of "
-                                    f"${tenant.budget_usd:.4f})")
+        if not self.may_spend(tenant.name):
+            raise QuotaExceeded(f"tenant {tenant.name!r} has spent its budget (${self._spent(tenant.name):.4f} of "
+                                f"${tenant.budget_usd:.4f})")
+
+    def may_spend(self, tenant: str) -> bool:
+        """Whether `tenant` has budget left (background work on its behalf checks this too)."""
+        budget = self._tenants[tenant].budget_usd if tenant in self._tenants else None
+        return budget is None or self._spent(tenant) < budget
 
     def allowed(self, caller: Caller | None, model: str, *, contract: bool) -> bool:
         """Whether `model` shows in the caller's /v1/models."""

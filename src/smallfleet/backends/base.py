@@ -142,7 +142,10 @@ class ModelInfo:
 
     def cost(self, gen: Generation) -> float:
         """What answering `gen` cost at this model's prices (USD)."""
-        return (gen.prompt_tokens * self.price_per_1k_input + gen.completion_tokens * self.price_per_1k_output) / 1000
+        return self.cost_of(gen.prompt_tokens, gen.completion_tokens)
+
+    def cost_of(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_per_1k_input + completion_tokens * self.price_per_1k_output) / 1000
 
 
 class Backend(abc.ABC):

@@ -205,3 +205,20 @@ def tools(
     backend = _local(model)
     result = summarise_tools(run_tool_suite(backend, ALL_TOOL_CASES, max_tokens=max_tokens))
     _print({"model": model, "tool_format": backend.tool_format.name, **result}, as_json)
+
+
+@bench_app.command("guard")
+@one_line_errors
+def guard(
+    canaries: int = typer.Option(240, min=10, max=2000, help="canary snippets (seeded; every value unique)"),
+    seed: int = typer.Option(17, help="seed of the canary corpus"),
+    latency_requests: int = typer.Option(100, min=2, help="request pairs for the added-latency comparison"),
+    snippets: int = typer.Option(400, min=20, max=5000, help="labelled snippets for precision and recall"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Canaries through a live gateway (redact and local_only contracts, plain requests, streamed) to a recording
+    remote: planted values found in remote payloads, traces, logs and audit; restore rate; precision/recall per
+    category; the guard's added latency side by side."""
+    from smallfleet.evals.guard_bench import run_guard_bench
+
+    _print(run_guard_bench(canaries, seed, latency_requests, snippets), as_json)

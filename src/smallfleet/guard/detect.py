@@ -28,6 +28,7 @@ among name guesses the longer span (it hides more).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -358,7 +359,11 @@ def _stdnum(module: str) -> Any:
 
 def _analyzer(categories: frozenset[str], ner: bool) -> Any:
     """Presidio's analyzer with only the recognisers asked for, and spaCy's small English model (its tokens
-    serve the recognisers' context words; its entities are used only when NER categories are asked for)."""
+    serve the recognisers' context words; its entities are used only when NER categories are asked for).
+
+    Presidio logs the text around each finding at DEBUG level ("Context list is: ..."): its logger is held at
+    WARNING, so turning on debug logging for the gateway never writes raw values to a log."""
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     try:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine

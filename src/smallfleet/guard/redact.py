@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -79,16 +80,31 @@ class Redaction:
 
 
 class Redactor:
-    """Replaces what `detector` finds, consistently across a request's messages."""
+    """Replaces what `detector` finds, consistently across a request's messages. Used from one thread at a time
+    (the guard's worker)."""
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, memo: int = 64) -> None:
         self.detector = detector
+        # The findings of the last few texts: a request's input is detected once when it is sent out and
+        # found again here when its trace is scrubbed. Held in memory only, bounded, never written anywhere.
+        self._memo: OrderedDict[str, list[Finding]] = OrderedDict()
+        self._memo_size = memo
+
+    def _find(self, text: str) -> list[Finding]:
+        found = self._memo.get(text)
+        if found is None:
+            found = self._memo[text] = self.detector.find(text)
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(text)
+        return found
 
     def redact_text(self, text: str, redaction: Redaction) -> str:
         """`text` with every finding replaced; placeholders already in it (an earlier pass) are left alone."""
         taken = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
         out, last = [], 0
-        for f in self.detector.find(text):
+        for f in self._find(text):
             if any(f.start < end and start < f.end for start, end in taken):
                 continue
             out.append(text[last:f.start])

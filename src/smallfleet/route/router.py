@@ -299,14 +299,16 @@ class Router:
         return RouteResult(name, outcome, gen, i, spec.ladder[i].model, first_reason if i > 0 or best else None,
                            signals.confidence, attempts, elapsed)
 
-    async def ask_top(self, name: str, text: str) -> tuple[str | None, str]:
+    async def ask_top(self, name: str, text: str, on_cost: Callable[[float], None] | None = None
+                      ) -> tuple[str | None, str]:
         """The top rung's valid answer to `text` (live quality checks; `text` in the ladder's view, see `view`),
         or None with the reason it was not asked or not valid. Policy applies as for any request: egress,
-        budget (its cost is counted), breaker."""
+        budget (its cost is counted, and passed to `on_cost`: the caller's tenant pays for it), breaker."""
         with egress_scope(self.contracts[name].spec.egress, contract=name):
-            return await self._ask_top(name, text)
+            return await self._ask_top(name, text, on_cost)
 
-    async def _ask_top(self, name: str, text: str) -> tuple[str | None, str]:
+    async def _ask_top(self, name: str, text: str, on_cost: Callable[[float], None] | None
+                       ) -> tuple[str | None, str]:
         contract = self.contracts[name]
         top = len(contract.spec.ladder) - 1
         rung = contract.spec.ladder[top]
@@ -315,6 +317,8 @@ class Router:
         if blocked:
             return None, blocked
         attempt, gen, outcome, _ = await self._attempt(contract, top, rung, entry, text)
+        if on_cost is not None and attempt.cost:
+            on_cost(attempt.cost)
         if gen is None or outcome is None:
             return None, attempt.reason or "failed"
         if not outcome.valid:
@@ -355,7 +359,8 @@ class Router:
             attempt.latency_ms = (time.perf_counter() - t0) * 1000
         self._account(contract, entry, gen, attempt)
         outcome = contract.check(gen)
-        agreement = await self._agreement(contract, rung, entry, messages, outcome) if rung.samples > 1 else None
+        agreement = (await self._agreement(contract, rung, entry, messages, outcome, attempt)
+                     if rung.samples > 1 else None)
         signals = signals_of(gen, outcome.valid, agreement)
         attempt.signals, attempt.output = signals.as_dict(), answer_text(gen, outcome)
         if not outcome.valid:
@@ -391,13 +396,15 @@ class Router:
         raise last
 
     async def _agreement(self, contract: Contract, rung: Rung, entry: FleetEntry,
-                         messages: tuple[ChatMessage, ...], first: Outcome) -> float:
+                         messages: tuple[ChatMessage, ...], first: Outcome, attempt: Attempt) -> float:
+        """The share of k samples agreeing with the first answer; every sample is charged to `attempt`."""
         same = 1
         for k in range(1, rung.samples):
             try:
                 gen = await self._call(contract, rung, entry, messages, seed=k, temperature=0.7)
             except SmallfleetError:
                 continue
+            self._account(contract, entry, gen, attempt)
             same += _canonical(contract.check(gen)) == _canonical(first)
         return same / rung.samples
 
@@ -416,11 +423,14 @@ class Router:
             attempts.append(result[0])
 
     def _account(self, contract: Contract, entry: FleetEntry, gen: Generation, attempt: Attempt) -> None:
-        info = entry.info
-        attempt.prompt_tokens, attempt.completion_tokens = gen.prompt_tokens, gen.completion_tokens
-        attempt.cost = info.cost(gen)
+        """Charge one generation (the attempt's answer or one of its agreement samples) to the attempt and the
+        contract's spend."""
+        attempt.prompt_tokens += gen.prompt_tokens
+        attempt.completion_tokens += gen.completion_tokens
+        cost = entry.info.cost(gen)
+        attempt.cost += cost
         name = contract.spec.name
-        self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + attempt.cost
+        self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + cost
 
 
 def answer_text(gen: Generation, outcome: Outcome) -> str:

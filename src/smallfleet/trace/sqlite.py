@@ -160,6 +160,12 @@ class SQLiteTraceStore:
                 "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
         return {r[0]: float(r[1] or 0.0) for r in rows}
 
+    def add_tenant_spend(self, tenant: str, cost: float) -> None:
+        """Charge `tenant` for work done on its behalf outside a request's trace (a live quality check)."""
+        with self._lock:
+            self._conn.execute("INSERT INTO tenant_spend (tenant, cost, requests) VALUES (?, ?, 0) ON CONFLICT (tenant) "
+                               "DO UPDATE SET cost = cost + excluded.cost", (tenant, cost))
+
     def tenant_spend(self, tenant: str) -> float:
         """What `tenant` has spent in total (USD), over every trace ever written, purged ones included."""
         with self._lock:

@@ -1,0 +1,136 @@
+"""Every remote call made for a tenant is paid from its budget and kept to its policy: answers that fail their
+schema, streams the client abandons, agreement samples, live quality checks, malformed requests' traces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from smallfleet.api.app import create_app
+from smallfleet.api.chat import ChatService
+from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.auth.keys import KeyStore
+from smallfleet.auth.tenants import Tenancy, TokenBucket
+from smallfleet.backends.base import ModelInfo
+from smallfleet.backends.fake import FakeBackend
+from smallfleet.config.fleet import TenantConfig
+from smallfleet.contracts.spec import ContractSpec
+from smallfleet.fleet import Fleet
+from smallfleet.guard.egress import Guard, GuardSettings, egress_scope
+from smallfleet.route.router import Contract, Router
+from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.writer import TraceWriter
+from tests.guard.test_egress import CARD, MAIL, SmallDetector
+
+PRICED = ModelInfo(id="big", location="remote", context_window=4096, price_per_1k_input=1.0, price_per_1k_output=1.0)
+
+
+def _build(tmp: Path, tenants: list[TenantConfig], contracts: list[ContractSpec] = ()):  # noqa: ANN202
+    small = FakeBackend(info=ModelInfo(id="small", location="local", context_window=4096))
+    big = FakeBackend(info=PRICED)
+    fleet = Fleet.of_backends([small, big], guard=Guard(GuardSettings(), tmp / "audit.db",
+                                                       detector_factory=SmallDetector))  # type: ignore[arg-type]
+    store = SQLiteTraceStore(tmp / "traces.db")
+    keys = KeyStore(tmp / "keys.db")
+    issued = {t.name: keys.create(t.name)[1] for t in tenants}
+    router = Router(fleet, {c.name: Contract.load(c) for c in contracts})
+    app = create_app(fleet, store, router=router, tenancy=Tenancy(keys, tenants, store.tenant_spend))
+    return app, issued, big, store, fleet
+
+
+def _ask(client: TestClient, key: str, model: str, text: str, **extra: object):  # noqa: ANN202
+    return client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": model, "messages": [{"role": "user", "content": text}], **extra})
+
+
+def test_an_answer_that_fails_its_schema_is_still_paid_for(tmp_path: Path) -> None:
+    app, issued, big, store, _ = _build(tmp_path, [TenantConfig(name="shop", budget_usd=0.05)])
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}
+    with TestClient(app) as client:
+        big.enqueue(["not json " * 30])
+        assert _ask(client, issued["shop"], "big", "y " * 40, response_format=schema).status_code == 502
+        assert store.tenant_spend("shop") > 0.05
+        assert _ask(client, issued["shop"], "big", "y").status_code == 429
+    assert len(big.history) == 1
+
+
+def test_agreement_samples_are_each_charged(tmp_path: Path) -> None:
+    spec = ContractSpec(name="vote", quality_target=0.9, ladder=[{"model": "big", "samples": 4}])
+    app, issued, big, store, _ = _build(tmp_path, [TenantConfig(name="shop")], [spec])
+    with TestClient(app) as client:
+        reply = _ask(client, issued["shop"], "vote", "z " * 10)
+        spent = store.tenant_spend("shop")
+    assert reply.status_code == 200 and len(big.history) == 4
+    attempt = reply.json()["smallfleet"]["attempts"][0]
+    assert attempt["prompt_tokens"] > 0 and attempt["cost"] == PRICED.cost_of(attempt["prompt_tokens"],
+                                                                               attempt["completion_tokens"])
+    first = big.history[0]
+    assert all(call.messages == first.messages for call in big.history)  # four identical calls, four charged
+    assert abs(spent - attempt["cost"]) < 1e-12 and float(reply.headers["x-smallfleet-cost"]) > 0
+
+
+def test_live_checks_are_charged_to_the_tenant_and_stop_with_its_budget(tmp_path: Path) -> None:
+    spec = ContractSpec(name="triage", quality_target=0.9, shadow_rate=1.0,
+                        ladder=[{"model": "small", "accept": {"min_mean_logprob": -1.0}}, {"model": "big"}])
+    app, issued, big, store, _ = _build(tmp_path, [TenantConfig(name="shop", budget_usd=0.03)], [spec])
+    with TestClient(app) as client:
+        statuses = []
+        for _ in range(6):
+            statuses.append(_ask(client, issued["shop"], "triage", "x " * 10).status_code)
+            deadline = time.monotonic() + 5
+            while app.state.live.pending and time.monotonic() < deadline:
+                time.sleep(0.01)
+        spent = store.tenant_spend("shop")
+        answered = store.query(TraceQuery(tenant="shop", limit=100))
+    assert statuses[0] == 200 and 429 in statuses  # the checks alone spent the budget...
+    assert 1 <= len(big.history) < statuses.count(200) + 1 and spent >= 0.03
+    assert sum(t.cost or 0 for t in answered) == 0  # ...the answers themselves were local and free
+
+
+def test_an_abandoned_stream_is_paid_for_and_keeps_no_raw_values(tmp_path: Path) -> None:
+    _, _, big, store, fleet = _build(tmp_path, [TenantConfig(name="clinic", egress="redact")])
+    writer = TraceWriter(store)
+    chat = ChatService(fleet, writer)
+    big.enqueue(["word " * 200])
+
+    async def main() -> None:
+        req = ChatCompletionRequest.model_validate({"model": "big", "stream": True, "messages": [
+            {"role": "user", "content": f"card {CARD} mail {MAIL} " + "x " * 300}]})
+        with egress_scope("redact", tenant="clinic"):
+            response = await chat.create(req, tenant="clinic")
+        body = response.body_iterator
+        for _ in range(5):
+            await anext(body)  # the client reads a few chunks, then goes away
+        await body.aclose()
+
+    asyncio.run(main())
+    writer.close()
+    [trace] = store.query(TraceQuery())
+    assert trace.error_type == "client_disconnected" and trace.cost and trace.cost > 0.1
+    assert CARD not in json.dumps(trace.__dict__, default=str) and MAIL not in json.dumps(trace.messages)
+    assert store.tenant_spend("clinic") == trace.cost
+
+
+def test_a_malformed_request_from_a_redact_tenant_is_traced_as_its_without_the_values(tmp_path: Path) -> None:
+    app, issued, _, store, _ = _build(tmp_path, [TenantConfig(name="clinic", egress="redact")])
+    with TestClient(app) as client:
+        reply = _ask(client, issued["clinic"], "big", f"card {CARD}", temperature=99, user=MAIL)
+        [trace] = store.query(TraceQuery())
+    assert reply.status_code == 400
+    assert trace.tenant == "clinic"
+    stored = json.dumps(trace.__dict__, default=str)
+    assert CARD not in stored and MAIL not in stored
+
+
+def test_a_rate_below_one_a_minute_still_lets_a_request_through() -> None:
+    now = [0.0]
+    bucket = TokenBucket(0.5, clock=lambda: now[0])
+    assert bucket.take() == 0
+    assert bucket.take() == 120  # one request per two minutes
+    now[0] += 120
+    assert bucket.take() == 0
