@@ -148,3 +148,21 @@ def test_the_audit_detects_a_changed_or_deleted_row(tmp_path: Path) -> None:
     db.commit()
     broken = AuditLog(tmp_path / "audit.db").verify()
     assert broken["ok"] is False and broken["at"] == 4 and "missing" in broken["problem"]
+
+
+def test_a_value_sent_as_a_placeholder_is_stored_as_one_even_where_detection_would_miss_it(tmp_path: Path) -> None:
+    """The answer quotes a redacted value in a new context where the detector does not see it (here: a category
+    this detector has no recogniser for): the trace holds the placeholder the remote model saw, because the scrub
+    starts from the table the request went out with."""
+    from smallfleet.guard.detect import Finding
+    from smallfleet.guard.redact import Redaction
+
+    guard = _guard(tmp_path, "redact")
+    name = "Xiaoling Wang"
+    sent = Redaction()
+    assert sent.placeholder(Finding("PERSON", 0, len(name), name, 0.5, "cell")) == "<PERSON_1>"
+    stored = [{"role": "user", "content": f"{name};{MAIL}"}]
+    messages, (output,) = asyncio.run(guard.scrub(stored, f"Received: {name} ({MAIL})", known=sent))
+    assert messages[0]["content"] == "<PERSON_1>;<EMAIL_1>" and output == "Received: <PERSON_1> (<EMAIL_1>)"
+    unaided, (output,) = asyncio.run(guard.scrub(stored, f"Received: {name}"))
+    assert name in output  # (without the table this detector keeps the name: the table is what removed it)

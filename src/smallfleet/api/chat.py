@@ -32,6 +32,8 @@ from smallfleet.constrain.schema_check import check_valid_schema
 from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint, ToolsConstraint
 from smallfleet.errors import BackendError, SmallfleetError
 from smallfleet.fleet import Fleet, FleetEntry
+from smallfleet.guard.egress import egress_scope
+from smallfleet.guard.redact import Redaction
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
 from smallfleet.trace.writer import TraceWriter
 
@@ -102,6 +104,7 @@ class Call:
     trace: Trace
     started: float
     scrub: bool  # the policy in force when the request started keeps raw values out of its trace
+    sent: list[Redaction]  # the table(s) the guard sent it out with: the trace is scrubbed with them too
 
 
 class ChatService:
@@ -125,30 +128,32 @@ class ChatService:
             stream=req.stream,
         )
         started = time.perf_counter()
-        scrub = self._fleet.guard.must_scrub()
+        scrub, sent = self._fleet.guard.must_scrub(), []
         try:
-            call = self._prepare(req, trace, started, scrub)
-            if req.stream:
-                return await self._start_stream(call)
-            async with call.entry.admission.slot():
-                gen = await call.entry.backend.generate(call.messages, call.params, call.constraint)
+            with egress_scope("allow", sent=sent):  # (the policy in force stays: a scope never loosens it)
+                call = self._prepare(req, trace, started, scrub, sent)
+                if req.stream:
+                    return await self._start_stream(call)
+                async with call.entry.admission.slot():
+                    gen = await call.entry.backend.generate(call.messages, call.params, call.constraint)
             outcome = self._settle(call, gen)
         except SmallfleetError as exc:
             record_failure(trace, exc, started)
-            await self._store(trace, scrub)
+            await self._store(trace, scrub, sent)
             return smallfleet_response(exc, trace.id)
         self._record(call, gen)
-        await self._store(trace, scrub)
+        await self._store(trace, scrub, sent)
         return JSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
 
-    def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float, scrub: bool) -> Call:
+    def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float, scrub: bool,
+                 sent: list[Redaction]) -> Call:
         req.check_supported()
         entry = self._fleet.resolve(req.model)
         trace.backend_model = entry.info.id
         constraint = req.constraint()
         if constraint is not None:
             self._check_constraint(constraint, entry)
-        return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started, scrub)
+        return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started, scrub, sent)
 
     @staticmethod
     def _record(call: Call, gen: Generation) -> None:
@@ -255,21 +260,21 @@ class ChatService:
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
             finished = True
             self._record(call, gen)
-            stored = await self._store(trace, call.scrub)  # on disk before the client sees the end of the stream
+            stored = await self._store(trace, call.scrub, call.sent)  # on disk before the client sees the end
             yield _sse("[DONE]")
         except SmallfleetError as exc:
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub)
+            stored = await self._store(trace, call.scrub, call.sent)
             yield _sse(body_for(exc))
         except StopAsyncIteration:
             exc = BackendError(f"{trace.backend_model}: stream ended without a final result")
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub)
+            stored = await self._store(trace, call.scrub, call.sent)
             yield _sse(body_for(exc))
         except Exception as exc:  # a bug of ours: report it in the stream, never a fake [DONE]
             log.exception("stream failed for trace %s", trace.id)
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub)
+            stored = await self._store(trace, call.scrub, call.sent)
             yield _sse(error_body("internal server error", "server_error"))
         finally:
             if not finished and trace.status == "ok":
@@ -298,13 +303,14 @@ class ChatService:
     def _headers(call: Call) -> dict[str, str]:
         return {TRACE_HEADER: call.trace.id, MODEL_HEADER: call.entry.info.id}
 
-    async def _store(self, trace: Trace, scrub: bool) -> bool:
+    async def _store(self, trace: Trace, scrub: bool, sent: list[Redaction] | None = None) -> bool:
         """Write the trace; under a redact / local_only policy (`scrub`, fixed when the request started: a stream
-        ends outside the caller's scope) with no raw values at rest."""
+        ends outside the caller's scope) with no raw values at rest: every value that was sent out as a
+        placeholder is stored as that placeholder, and detection looks for more."""
         try:
             if scrub:
                 trace.messages, (trace.output, trace.error_message) = await self._fleet.guard.scrub(
-                    trace.messages, trace.output, trace.error_message)
+                    trace.messages, trace.output, trace.error_message, known=sent[0] if sent else None)
             await self._traces.append(trace)
         except Exception:  # the answer still goes out; the failure is loud in the log
             log.exception("could not store trace %s", trace.id)

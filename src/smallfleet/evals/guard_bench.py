@@ -94,6 +94,7 @@ def run_guard_bench(canaries: int = 240, seed: int = 17, latency_requests: int =
                     eval_snippets: int = 400) -> dict[str, Any]:
     from smallfleet.api.app import app_from_settings
     from smallfleet.auth.keys import KeyStore
+    from smallfleet.config.fleet import GuardConfig
     from smallfleet.config.settings import Settings
     from smallfleet.evals.fake_upstream import FakeUpstream
     from smallfleet.guard.evaluate import run_guard_eval
@@ -120,18 +121,19 @@ def run_guard_bench(canaries: int = 240, seed: int = 17, latency_requests: int =
                 settings = Settings(home=home, config_path=home / "fleet.yaml")
                 with serve_in_thread(app_from_settings(settings)) as gateway:
                     outcomes = _send_canaries(gateway, clinic, snippets)
-                    # what exists once the canaries are answered (the latency run below sends other text)
+                    # Everything as it stands once the canaries are answered (every trace is written before its
+                    # answer goes out): every byte of the databases, WAL and freed pages included. The latency
+                    # run below sends other text, partly from an `allow` tenant whose traces are kept raw.
                     remote, calls, logged = "\n".join(recorder.bodies), len(recorder.bodies), logs.getvalue()
+                    traces, audit = _files_text(home, "traces.db"), _files_text(home, "audit.db")
                     latency = _latency(gateway, clinic, open_, generate_eval_set(latency_requests, 13),
                                        latency_requests)
-            traces = _files_text(home, "traces.db")  # every byte, WAL and freed pages included
-            audit = _files_text(home, "audit.db")
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
     leaks = {where: _found(values, text) for where, text in
              (("remote_payloads", remote), ("traces", traces), ("logs", logged), ("audit", audit))}
-    detection = run_guard_eval(eval_snippets, 13)
+    detection = run_guard_eval(eval_snippets, 13, options=GuardConfig().detector_options())  # as the gateway runs
     restorable = [o for o in outcomes if o["path"] != "contract_local_only"]
     return {
         "canaries": {"snippets": len(snippets), "values": len(values), "by_category": dict(Counter(values.values()))},

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
@@ -60,6 +61,7 @@ class EgressScope:
     tenant: str | None = None
     contract: str | None = None
     redaction: Redaction | None = None  # the router's table, when it redacted the request itself
+    sent: list[Redaction] | None = None  # where each call's own table goes (the API scrubs the trace with it)
 
 
 _SCOPE: contextvars.ContextVar[EgressScope | None] = contextvars.ContextVar("smallfleet_egress", default=None)
@@ -75,15 +77,15 @@ def current_scope() -> EgressScope | None:
 
 @contextmanager
 def egress_scope(policy: Policy, *, tenant: str | None = None, contract: str | None = None,
-                 redaction: Redaction | None = None) -> Iterator[EgressScope]:
+                 redaction: Redaction | None = None, sent: list[Redaction] | None = None) -> Iterator[EgressScope]:
     """Enter a policy for the calls made inside; an outer, stricter policy is never loosened."""
     if policy not in STRICTNESS:
         raise ValueError(f"unknown egress policy {policy!r}")
     outer = _SCOPE.get()
-    scope = EgressScope(policy, tenant, contract, redaction)
+    scope = EgressScope(policy, tenant, contract, redaction, sent)
     if outer is not None:
         scope = EgressScope(stricter(outer.policy, policy), tenant or outer.tenant, contract or outer.contract,
-                            redaction or outer.redaction)
+                            redaction or outer.redaction, sent if sent is not None else outer.sent)
     token = _SCOPE.set(scope)
     try:
         yield scope
@@ -129,13 +131,17 @@ class Guard:
         """Whether what is stored about the current request (traces) must hold placeholders, not raw values."""
         return self.scope().policy != "allow" and not self.settings.store_raw
 
-    async def scrub(self, messages: list[dict], *texts: str | None) -> tuple[list[dict], list[str | None]]:
+    async def scrub(self, messages: list[dict], *texts: str | None,
+                    known: Redaction | None = None) -> tuple[list[dict], list[str | None]]:
         """Stored messages (OpenAI dicts) and other stored texts (output, error message) with sensitive values
-        replaced, one placeholder table for all of them."""
-        redaction = Redaction()
+        replaced, one placeholder table for all of them. `known`: the table the request was sent out with;
+        its values are replaced wherever they appear (an answer quoting one in a new context too), with the
+        same placeholders the remote model saw, before detection looks for more."""
+        redaction = copy.deepcopy(known) if known is not None else Redaction()
         internal = tuple(ChatMessage("user", m.get("content") if isinstance(m.get("content"), str) else
                                      json.dumps(m.get("content"), ensure_ascii=False)) for m in messages)
         internal += tuple(ChatMessage("assistant", t or "") for t in texts)
+        internal = tuple(replace(m, content=redaction.mask_known(m.content)) for m in internal)
         clean = await self.redact(internal, redaction)
         scrubbed = [{**m, "content": c.content} for m, c in zip(messages, clean, strict=False)]
         for m in scrubbed:
@@ -186,6 +192,8 @@ class GuardedRemote(Backend):
             restore = scope.redaction is None
             messages = await self._guard.redact(messages, redaction)
             counts = dict(redaction.counts)
+            if scope.sent is not None:
+                scope.sent.append(redaction)
         self._guard.audit.append(tenant=scope.tenant, contract=scope.contract, model=self.info.id,
                                  policy=scope.policy, categories=counts,
                                  payload_sha256=payload_digest(_payload(self.info.id, messages)))

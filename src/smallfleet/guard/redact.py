@@ -54,6 +54,16 @@ class Redaction:
         self.counts[finding.category] = self.counts.get(finding.category, 0) + 1
         return name
 
+    def mask_known(self, text: str) -> str:
+        """`text` with every value this table already holds replaced by its placeholder, wherever it appears
+        (as written or JSON-escaped), whatever a detector would make of the text around it."""
+        for name, value in sorted(self.table.items(), key=lambda item: -len(item[1])):
+            text = text.replace(value, name)
+            escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+            if escaped != value:
+                text = text.replace(escaped, name)
+        return text
+
     @property
     def replaced(self) -> int:
         return sum(self.counts.values())
