@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from smallfleet.stats import percentile
 from smallfleet.workload.pii import Snippet, generate_canaries, generate_eval_set
 
 PATHS = ("contract_redact", "contract_redact_stream", "contract_local_only", "plain_redact", "plain_redact_stream")
@@ -83,11 +84,6 @@ def _found(values: dict[str, str], haystack: str) -> Counter[str]:
 def _files_text(home: Path, prefix: str) -> str:
     """Every byte of a SQLite database's files (main, WAL, journal) as text: freed pages included."""
     return "".join(p.read_bytes().decode("utf-8", "replace") for p in sorted(home.glob(prefix + "*")))
-
-
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def run_guard_bench(canaries: int = 240, seed: int = 17, latency_requests: int = 100,
@@ -187,7 +183,8 @@ def _latency(gateway: str, redact_key: str, allow_key: str, snippets: list[Snipp
                                           "messages": [{"role": "user", "content": text}]})
                 if reply.status_code == 200:
                     timings[policy].append((time.perf_counter() - started) * 1000)
-    summary = {policy: {"requests": len(ms), "p50_ms": _p(ms, 0.5), "p90_ms": _p(ms, 0.9),
+    summary = {policy: {"requests": len(ms), "p50_ms": round(percentile(ms, 50), 2),
+                        "p90_ms": round(percentile(ms, 90), 2),
                         "mean_ms": round(statistics.fmean(ms), 2)} for policy, ms in timings.items() if ms}
     if len(summary) == 2:
         summary["added_p50_ms"] = round(summary["redact"]["p50_ms"] - summary["allow"]["p50_ms"], 2)
