@@ -22,6 +22,8 @@ from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.api.responses import ResponseStore, ResponsesService
+from smallfleet.api.responses_protocol import ResponsesRequest
 from smallfleet.api.routed import RoutedChatService
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Router
@@ -75,6 +77,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False),
                        charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
     routed = RoutedChatService(router, writer, live)
+    responses = ResponsesService(ResponseStore(store))
     created = int(time.time())
 
     @asynccontextmanager
@@ -114,27 +117,43 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         request.state.caller = who
         return who
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest, who: Caller | None = Depends(caller)) -> Response:
+    async def complete(request: ChatCompletionRequest, who: Caller | None, endpoint: str) -> Response:
+        """The one serving path of both surfaces: the caller's tenant checks, its egress scope, then a contract's
+        router or the model."""
         contract = routed.serves(request.model)
         try:
             model_id = None if contract else fleet.resolve(request.model).info.id
         except ModelNotFound:
             model_id = None  # the service answers 400 naming what exists (and traces it)
         if who is None:
-            return await (routed.create(request) if contract else chat.create(request))
+            return await (routed.create(request, endpoint=endpoint) if contract
+                          else chat.create(request, endpoint=endpoint))
         try:
             if contract or model_id is not None:
                 tenancy.authorize(who, request.model, contract=contract, model_id=model_id)
         except SmallfleetError as exc:
-            return await _refused(request, who, exc)
+            return await _refused(request, who, exc, endpoint)
         with egress_scope(who.tenant.egress, tenant=who.name):  # the guard applies it to every remote call
-            return await (routed.create(request, tenant=who.name) if contract
-                          else chat.create(request, tenant=who.name))
+            return await (routed.create(request, tenant=who.name, endpoint=endpoint) if contract
+                          else chat.create(request, tenant=who.name, endpoint=endpoint))
 
-    async def _refused(request: ChatCompletionRequest, who: Caller, exc: SmallfleetError) -> Response:
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatCompletionRequest, who: Caller | None = Depends(caller)) -> Response:
+        return await complete(request, who, "/v1/chat/completions")
+
+    @app.post("/v1/responses")
+    async def create_response(request: ResponsesRequest, who: Caller | None = Depends(caller)) -> Response:
+        tenant = who.name if who is not None else None
+        return await responses.create(request, lambda chat_request: complete(chat_request, who, "/v1/responses"),
+                                      tenant, at_rest=stored_raw(request.model, who))
+
+    @app.get("/v1/responses/{response_id}")
+    async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:
+        return responses.get(response_id, who.name if who is not None else None)
+
+    async def _refused(request: ChatCompletionRequest, who: Caller, exc: SmallfleetError, endpoint: str) -> Response:
         """A tenant's request refused before serving (403, 429 quota): traced, its content not kept."""
-        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint="/v1/chat/completions", model=request.model,
+        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=endpoint, model=request.model,
                       tenant=who.name, messages=[{"role": "user", "content": "[withheld: refused before serving]"}])
         record_failure(trace, exc, time.perf_counter())
         await writer.append(trace)

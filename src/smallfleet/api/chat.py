@@ -115,13 +115,14 @@ class ChatService:
         self._traces = traces
         self._grammars = GrammarCache()
 
-    async def create(self, req: ChatCompletionRequest, tenant: str | None = None) -> Response:
-        """Answer `req` (for `tenant`, whose egress scope the caller has entered)."""
+    async def create(self, req: ChatCompletionRequest, tenant: str | None = None,
+                     endpoint: str = "/v1/chat/completions") -> Response:
+        """Answer `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced)."""
         trace = Trace(
             tenant=tenant,
             id=new_trace_id(),
             created_at=time.time(),
-            endpoint="/v1/chat/completions",
+            endpoint=endpoint,
             model=req.model,
             messages=[m.model_dump(exclude_none=True) for m in req.messages],
             params=req.model_dump(include=req.model_fields_set - {"messages", "model"}, by_alias=True),

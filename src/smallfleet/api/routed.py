@@ -48,19 +48,20 @@ class RoutedChatService:
     def serves(self, model: str) -> bool:
         return model in self._router.contracts
 
-    async def create(self, req: ChatCompletionRequest, tenant: str | None = None) -> Response:
-        """Route `req` (for `tenant`, whose egress scope the caller has entered)."""
+    async def create(self, req: ChatCompletionRequest, tenant: str | None = None,
+                     endpoint: str = "/v1/chat/completions") -> Response:
+        """Route `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced)."""
         created_at, started = time.time(), time.perf_counter()
         try:
             text = self._input(req)
         except SmallfleetError as exc:  # refused before routing: still one trace
-            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint="/v1/chat/completions", model=req.model,
+            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=req.model,
                           contract=req.model, messages=self._messages_for_trace(req), tenant=tenant)
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
         result = await self._router.run(req.model, text)
-        trace = route_trace(result, text, "/v1/chat/completions", started, created_at,
+        trace = route_trace(result, text, endpoint, started, created_at,
                             self._router.fleet.guard.settings.store_raw)
         trace.stream, trace.tenant = req.stream, tenant
         await self._traces.append(trace)

@@ -79,4 +79,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m006_responses",
+        """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            tenant TEXT,
+            items TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX responses_created_at ON responses (created_at);
+        """,
+    ),
 ]

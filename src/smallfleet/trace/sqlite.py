@@ -160,6 +160,18 @@ class SQLiteTraceStore:
                 "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
         return {r[0]: float(r[1] or 0.0) for r in rows}
 
+    def put_response(self, response_id: str, created_at: float, tenant: str | None, items: str, body: str) -> None:
+        """Keep a Responses API response (`store: true`): the conversation's items so far and the response body."""
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+                               (response_id, created_at, tenant, items, body))
+
+    def get_response(self, response_id: str) -> tuple[str | None, str, str] | None:
+        """(tenant, items, body) of a stored response, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT tenant, items, body FROM responses WHERE id = ?", (response_id,)).fetchone()
+        return (row[0], row[1], row[2]) if row is not None else None
+
     def add_tenant_spend(self, tenant: str, cost: float) -> None:
         """Charge `tenant` for work done on its behalf outside a request's trace (a live quality check)."""
         with self._lock:
@@ -188,6 +200,7 @@ class SQLiteTraceStore:
                     "DELETE FROM labels WHERE trace_id IN (SELECT id FROM traces WHERE created_at < ?)",
                     (before,)).rowcount
                 traces = self._conn.execute("DELETE FROM traces WHERE created_at < ?", (before,)).rowcount
+                self._conn.execute("DELETE FROM responses WHERE created_at < ?", (before,))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
