@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 
 from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
+from smallfleet.errors import InvalidRequest
 from smallfleet.fleet import Fleet
 from smallfleet.promotion import Promotions
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Contract, RouteResult, Router, RouterState
-from smallfleet.trace.record import Trace, new_trace_id, record_route
+from smallfleet.trace.record import Trace, route_trace
 from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.workflows.run import RunResult, WorkflowRunner
+from smallfleet.workflows.spec import WorkflowSpec
 
 T = TypeVar("T")
 
@@ -41,26 +44,13 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str,
     return promotions
 
 
-def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float,
-                store_raw: bool = False) -> Trace:
-    """The trace of a routed request, in the view the ladder saw (placeholders for `redact` / `local_only`
-    contracts) unless the fleet file keeps raw inputs (`guard.store_raw`)."""
-    shown = text if result.view is None or store_raw else result.view
-    trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=result.contract,
-                  messages=[{"role": "user", "content": shown}], input=shown)
-    record_route(trace, result, started)
-    if result.outcome is None:
-        trace.status, trace.http_status, trace.error_type = "error", 502, "no_acceptable_answer"
-        trace.error_message = result.escalation_reason
-    return trace
-
-
 @dataclass
 class Runtime:
     settings: Settings
     fleet: Fleet
     promotions: Promotions
     store: SQLiteTraceStore
+    config: FleetConfig = field(default_factory=lambda: load_fleet(None))
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     live: LiveSampler = field(init=False)
 
@@ -88,6 +78,24 @@ class Runtime:
     def run(self, contract: str, text: str, *, shadow: bool = False) -> RouteResult:
         return self.call(self.arun(contract, text, shadow=shadow))[0]
 
+    def run_workflow(self, workflow: str | WorkflowSpec, text: str) -> RunResult:
+        """Run a workflow of the fleet file (by name) or one built in Python; every hop is traced under the run's
+        id (`smallfleet traces show RUN_ID`)."""
+        spec = workflow if isinstance(workflow, WorkflowSpec) else self.workflow(workflow)
+
+        async def record(trace: Trace) -> None:
+            self.store.append(trace)
+
+        runner = WorkflowRunner(self.router, record, self.fleet.guard.settings.store_raw)
+        return self.call(runner.run(spec, text))
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        for spec in self.config.workflows:
+            if spec.name == name:
+                return spec
+        known = ", ".join(w.name for w in self.config.workflows) or "none in the fleet file"
+        raise InvalidRequest(f"no workflow {name!r} (workflows: {known})")
+
     def close(self) -> None:
         self.call(self.live.drain())
         self.call(self.fleet.aclose())
@@ -107,4 +115,4 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     fleet = Fleet.from_config(config, home=settings.home)
     store = SQLiteTraceStore(settings.trace_db)
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
-    return Runtime(settings, fleet, promotions, store)
+    return Runtime(settings, fleet, promotions, store, config)

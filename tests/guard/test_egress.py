@@ -18,7 +18,7 @@ from smallfleet.guard.audit import AuditLog
 from smallfleet.guard.detect import Detector
 from smallfleet.guard.egress import EgressRefused, Guard, GuardedRemote, GuardSettings, egress_scope
 from smallfleet.route.router import Contract, Router
-from smallfleet.runtime import route_trace
+from smallfleet.trace.record import route_trace
 
 CARD, MAIL, KEY = "4111 1111 1111 1111", "ann.lee@example.org", "sk-proj-Zq8xR2mK9vL4pT7wQ1nB6yH3"
 SECRET_TEXT = f"Refund card {CARD} and mail {MAIL}; our key is {KEY}"

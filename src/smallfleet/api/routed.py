@@ -22,7 +22,7 @@ from smallfleet.errors import InvalidRequest, SmallfleetError
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import NoAnswer, RouteResult, Router
-from smallfleet.runtime import route_trace
+from smallfleet.trace.record import route_trace
 from smallfleet.trace.writer import TraceWriter
 
 

@@ -21,6 +21,7 @@ from smallfleet.cli.errors import one_line_errors
 from smallfleet.cli.guard import audit_app, guard_app
 from smallfleet.cli.keys import keys_app
 from smallfleet.cli.models import models_app
+from smallfleet.cli.workflow import run_command, show_run
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.errors import SmallfleetError
@@ -37,6 +38,7 @@ app.add_typer(specialists_app, name="specialists")
 app.add_typer(guard_app, name="guard")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.command("run")(run_command)
 
 
 @app.command()
@@ -209,15 +211,17 @@ def traces_label(
 
 @traces_app.command("show")
 @one_line_errors
-def traces_show(trace_id: str = typer.Argument(..., help="trace id (or a unique prefix)")) -> None:
-    """Print one trace as JSON."""
+def traces_show(trace_id: str = typer.Argument(..., help="trace id or workflow run id (or a unique prefix)")) -> None:
+    """Print one trace as JSON, or a workflow run as a tree of its hops."""
     from smallfleet.trace.sqlite import SQLiteTraceStore
 
     store = SQLiteTraceStore(Settings.from_env().trace_db)
     trace = store.get(trace_id)
     store.close()
+    if trace is None and show_run(trace_id):
+        return
     if trace is None:
-        typer.echo(f"error: no trace with id {trace_id!r}", err=True)
+        typer.echo(f"error: no trace or run with id {trace_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(asdict(trace), indent=2, ensure_ascii=False))
 

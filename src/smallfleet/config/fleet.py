@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from smallfleet.constrain.remote import StructuredOutputsAPI, remote_support
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.errors import ConfigError
+from smallfleet.workflows.spec import WorkflowSpec
 
 DEFAULT_MODEL_ID = "smollm2-135m"
 
@@ -168,6 +169,7 @@ class FleetConfig(_Strict):
     contracts: list[ContractSpec] = Field(default_factory=list)
     guard: GuardConfig = Field(default_factory=GuardConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    workflows: list[WorkflowSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:
@@ -188,7 +190,22 @@ class FleetConfig(_Strict):
                                      f"{', '.join(ids)}")
         self._remote_rungs_can_enforce_outputs()
         self._tenants_name_what_exists(ids, names)
+        self._workflows_name_what_exists(ids, names)
         return self
+
+    def _workflows_name_what_exists(self, ids: list[str], names: list[str]) -> None:
+        flows = [w.name for w in self.workflows]
+        dupes = sorted({n for n in flows if flows.count(n) > 1})
+        if dupes:
+            raise ValueError(f"workflow names must be unique; repeated: {', '.join(dupes)}")
+        for i, flow in enumerate(self.workflows):
+            for j, step in enumerate(flow.steps):
+                if step.contract is not None and step.contract not in names:
+                    raise ValueError(f"workflows[{i}].steps[{j}].contract: {step.contract!r} is not one of the "
+                                     f"contracts: {', '.join(names) or '(none)'}")
+                if step.model is not None and step.model not in ids:
+                    raise ValueError(f"workflows[{i}].steps[{j}].model: {step.model!r} is not one of the models: "
+                                     f"{', '.join(ids)}")
 
     def _tenants_name_what_exists(self, ids: list[str], names: list[str]) -> None:
         tenant_names = [t.name for t in self.tenants]

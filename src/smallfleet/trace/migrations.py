@@ -92,4 +92,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX responses_created_at ON responses (created_at);
         """,
     ),
+    (
+        "m007_workflow_runs",
+        """
+        ALTER TABLE traces ADD COLUMN run_id TEXT;
+        ALTER TABLE traces ADD COLUMN step TEXT;
+        CREATE INDEX traces_run_id ON traces (run_id);
+        """,
+    ),
 ]

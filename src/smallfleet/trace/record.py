@@ -56,6 +56,8 @@ class Trace:
     cost: float | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     tenant: str | None = None
+    run_id: str | None = None  # the workflow run this hop belongs to
+    step: str | None = None  # the workflow step
 
     _JSON = ("messages", "params", "attempts")
 
@@ -119,3 +121,17 @@ def record_route(trace: Trace, result: RouteResult, started: float) -> None:
     trace.confidence = result.confidence
     trace.cost = result.cost
     trace.attempts = result.attempts_json()
+
+
+def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float,
+                store_raw: bool = False) -> Trace:
+    """The trace of a routed request, in the view the ladder saw (placeholders for `redact` / `local_only`
+    contracts) unless the fleet file keeps raw inputs (`guard.store_raw`)."""
+    shown = text if result.view is None or store_raw else result.view
+    trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=result.contract,
+                  messages=[{"role": "user", "content": shown}], input=shown)
+    record_route(trace, result, started)
+    if result.outcome is None:
+        trace.status, trace.http_status, trace.error_type = "error", 502, "no_acceptable_answer"
+        trace.error_message = result.escalation_reason
+    return trace

@@ -160,6 +160,19 @@ class SQLiteTraceStore:
                 "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
         return {r[0]: float(r[1] or 0.0) for r in rows}
 
+    def run(self, run_id: str) -> list[Trace]:
+        """The hops of a workflow run (by its id or a unique prefix), in order."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM traces WHERE run_id = ? ORDER BY created_at, id",
+                                      (run_id,)).fetchall()
+            if not rows:
+                ids = self._conn.execute("SELECT DISTINCT run_id FROM traces WHERE run_id LIKE ? LIMIT 2",
+                                         (run_id.replace("%", "") + "%",)).fetchall()
+                if len(ids) == 1:
+                    rows = self._conn.execute("SELECT * FROM traces WHERE run_id = ? ORDER BY created_at, id",
+                                              (ids[0][0],)).fetchall()
+        return [Trace.from_row(dict(r)) for r in rows]
+
     def put_response(self, response_id: str, created_at: float, tenant: str | None, items: str, body: str) -> None:
         """Keep a Responses API response (`store: true`): the conversation's items so far and the response body."""
         with self._lock:

@@ -1,0 +1,1 @@
+"""Workflows: agent runs whose steps are contracts, tool calls or model calls, traced as one run."""

@@ -1,0 +1,65 @@
+"""Templates of a workflow: `{input}`, `{STEP}` and `{STEP.a.b}` read the run's input and earlier steps' outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from smallfleet.errors import InvalidRequest
+from smallfleet.workflows.spec import _FIELD
+
+
+class TemplateError(InvalidRequest):
+    code = "workflow_template"
+
+
+def lookup(context: dict[str, Any], head: str, path: list[str]) -> Any:
+    """The value at `head.path...` in the run so far; a missing key is an error naming the path."""
+    value = context[head]
+    for i, key in enumerate(path):
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            where = ".".join([head, *path[: i + 1]])
+            raise TemplateError(f"{where}: not in the output of {head!r} ({_short(value)})")
+    return value
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def render(text: str, context: dict[str, Any]) -> str:
+    """`text` with every `{step.path}` replaced by its value (dicts and lists as compact JSON)."""
+    return _FIELD.sub(lambda m: as_text(lookup(context, m.group(1), [p for p in m.group(2).split(".") if p])), text)
+
+
+def render_value(value: Any, context: dict[str, Any]) -> Any:
+    """A tool argument: a template that is exactly one `{field}` keeps the field's type; other strings render."""
+    if isinstance(value, str):
+        whole = _FIELD.fullmatch(value)
+        if whole:
+            return lookup(context, whole.group(1), [p for p in whole.group(2).split(".") if p])
+        return render(value, context)
+    if isinstance(value, dict):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def parsed(text: str) -> Any:
+    """A step's answer as JSON when it is JSON (so later steps can read into it), else the text."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return text
+
+
+def _short(value: Any) -> str:
+    text = as_text(value)
+    return text if len(text) <= 80 else text[:77] + "..."

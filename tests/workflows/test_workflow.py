@@ -1,0 +1,145 @@
+"""Workflows: steps that are contracts, tools and model calls; data passed along; branching; one traced run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from smallfleet.backends.base import ModelInfo
+from smallfleet.backends.fake import FakeBackend
+from smallfleet.cli.main import app
+from smallfleet.config.fleet import load_fleet
+from smallfleet.contracts.spec import ContractSpec
+from smallfleet.errors import ConfigError
+from smallfleet.fleet import Fleet
+from smallfleet.route.router import Contract, Router
+from smallfleet.trace.record import Trace
+from smallfleet.workflows.run import WorkflowRunner
+from smallfleet.workflows.spec import WorkflowSpec
+
+CUSTOMERS = {"ada@example.org": {"name": "Ada", "plan": "pro", "orders": ["A-17"]}}
+
+
+def lookup_customer(email: str) -> dict:
+    return CUSTOMERS.get(email, {"name": None, "plan": None, "orders": []})
+
+
+def broken_tool(**_: object) -> None:
+    raise RuntimeError("the CRM is down")
+
+
+FLOW = {
+    "name": "support",
+    "steps": [
+        {"id": "triage", "contract": "triage", "input": "{input}"},
+        {"id": "customer", "tool": "tests.workflows.test_workflow:lookup_customer", "args": {"email": "{triage.email}"}},
+        {"id": "offer", "when": {"customer.plan": ["pro", "enterprise"]}, "model": "small",
+         "prompt": "Offer {customer.name} a discount? Orders: {customer.orders}", "output": {"choice": ["yes", "no"]}},
+        {"id": "escalate", "when": {"triage.category": "outage"}, "model": "small", "prompt": "page on-call"},
+    ],
+    "output": '{"name": "{customer.name}", "offer": "{offer}"}',
+}
+
+
+def _runner(tmp_path: Path) -> tuple[WorkflowRunner, FakeBackend, list[Trace]]:
+    fake = FakeBackend(info=ModelInfo(id="small", location="local", context_window=4096))
+    fleet = Fleet.of_backends([fake])
+    spec = ContractSpec(name="triage", quality_target=0.5, ladder=[{"model": "small"}], output={"json_schema": {
+        "type": "object", "properties": {"category": {"type": "string"}, "email": {"type": "string"}},
+        "required": ["category", "email"]}})
+    traces: list[Trace] = []
+
+    async def record(trace: Trace) -> None:
+        traces.append(trace)
+
+    return WorkflowRunner(Router(fleet, {"triage": Contract.load(spec)}), record), fake, traces
+
+
+def test_a_run_passes_data_along_branches_and_traces_every_hop(tmp_path: Path) -> None:
+    runner, fake, traces = _runner(tmp_path)
+    fake.enqueue(['{"category": "billing", "email": "ada@example.org"}', "yes"])
+    result = asyncio.run(runner.run(WorkflowSpec.model_validate(FLOW), "I was charged twice - ada@example.org"))
+    assert result.status == "ok" and result.output == {"name": "Ada", "offer": "yes"}
+    assert [(h.step, h.kind, h.status) for h in result.hops] == [
+        ("triage", "contract", "ok"), ("customer", "tool", "ok"), ("offer", "model", "ok"),
+        ("escalate", "model", "skipped")]
+    assert fake.history[1].messages[-1].content == 'Offer Ada a discount? Orders: ["A-17"]'
+    assert fake.history[1].constraint.kind == "choice"
+    assert [t.step for t in traces] == ["triage", "customer", "offer"]
+    assert {t.run_id for t in traces} == {result.run_id} and all(t.endpoint == "workflow" for t in traces)
+    assert result.hops[0].rung == 0 and result.hops[0].model == "small"
+    breakdown = result.breakdown_ms()
+    assert set(breakdown) == {"prompt_ms", "decode_ms", "mask_ms", "tool_ms", "other_ms"}
+
+
+def test_a_failing_hop_ends_the_run_with_its_error(tmp_path: Path) -> None:
+    runner, fake, traces = _runner(tmp_path)
+    flow = {**FLOW, "steps": [FLOW["steps"][0], {"id": "customer", "tool": "tests.workflows.test_workflow:broken_tool"},
+                              FLOW["steps"][2]], "output": None}
+    fake.enqueue(['{"category": "billing", "email": "x@y.z"}'])
+    result = asyncio.run(runner.run(WorkflowSpec.model_validate(flow), "hello"))
+    assert result.status == "error" and "the CRM is down" in result.error and "customer" in result.error
+    assert [h.status for h in result.hops] == ["ok", "error"] and len(fake.history) == 1
+    assert traces[-1].status == "error" and traces[-1].step == "customer"
+
+
+def test_a_template_reading_a_missing_field_is_a_clear_error(tmp_path: Path) -> None:
+    runner, fake, _ = _runner(tmp_path)
+    fake.enqueue(['{"category": "billing", "email": "x@y.z"}'])
+    flow = {"name": "f", "steps": [FLOW["steps"][0], {"id": "m", "model": "small", "prompt": "{triage.urgency}"}]}
+    result = asyncio.run(runner.run(WorkflowSpec.model_validate(flow), "hi"))
+    assert result.status == "error" and "triage.urgency: not in the output of 'triage'" in result.error
+
+
+@pytest.mark.parametrize("flow, message", [
+    ({"name": "f", "steps": [{"id": "a", "model": "m", "prompt": "{b}"}, {"id": "b", "model": "m"}]},
+     "step 'a' reads 'b', which is not an earlier step"),
+    ({"name": "f", "steps": [{"id": "a", "model": "m", "tool": "x:y"}]}, "exactly one of contract, tool or model"),
+    ({"name": "f", "steps": [{"id": "a", "tool": "nocolon"}]}, "tool must be 'module:function'"),
+    ({"name": "f", "steps": [{"id": "a", "model": "m"}, {"id": "a", "model": "m"}]}, "repeated or reserved"),
+    ({"name": "f", "steps": [{"id": "a", "model": "m", "when": {"zz.x": 1}}]}, "reads 'zz'"),
+])
+def test_mistakes_in_a_workflow_are_caught_when_it_is_loaded(flow: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        WorkflowSpec.model_validate(flow)
+
+
+FLEET = """
+models: [{kind: fake, id: small}]
+contracts:
+  - {name: echo, quality_target: 0.5, ladder: [small]}
+workflows:
+  - name: twice
+    steps:
+      - {id: first, contract: echo, input: "{input}"}
+      - {id: second, model: small, prompt: "again: {first}"}
+"""
+
+
+def test_the_cli_runs_a_workflow_and_shows_its_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fleet.yaml").write_text(FLEET)
+    monkeypatch.setenv("SMALLFLEET_HOME", str(tmp_path))
+    monkeypatch.setenv("SMALLFLEET_CONFIG", str(tmp_path / "fleet.yaml"))
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", "twice", "hello", "--json"])
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.stdout)
+    assert result["status"] == "ok" and result["output"] == "again: hello" and len(result["hops"]) == 2
+    tree = runner.invoke(app, ["traces", "show", result["run_id"][:16]])
+    assert tree.exit_code == 0 and tree.output.startswith(f"run {result['run_id']}  2 hops")
+    assert "├─ first" in tree.output and "contract echo  rung 0 small" in tree.output
+    assert "└─ second" in tree.output and "model small" in tree.output
+    missing = runner.invoke(app, ["run", "nope", "x"])
+    assert missing.exit_code == 1 and "no workflow 'nope'" in missing.output and missing.output.count("\n") == 1
+
+
+def test_a_fleet_file_naming_a_missing_contract_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(FLEET.replace("contract: echo", "contract: nope"))
+    with pytest.raises(ConfigError, match=r"workflows\[0\].steps\[0\].contract: 'nope' is not one of the contracts"):
+        load_fleet(path)
