@@ -16,7 +16,11 @@ def test_the_suite_is_as_large_and_varied_as_promised() -> None:
 
 @pytest.fixture(scope="module")
 def results(embedded):
-    return run_suite(embedded, ALL_CASES, max_tokens=256)
+    """Every other enforceable case and every refused one (the whole suite is `smallfleet bench schemas`; the
+    half keeps the test suite's time in bounds: it took 4 of its 16 minutes)."""
+    cases = [c for i, c in enumerate(ALL_CASES) if c.expect == "refused" or i % 2 == 0]
+    assert len(cases) >= 100
+    return run_suite(embedded, cases, max_tokens=256)
 
 
 def test_no_output_is_ever_invalid(results) -> None:
@@ -46,8 +50,8 @@ def test_most_answers_complete_within_the_token_limit(results) -> None:
 
 
 def test_a_slice_of_the_suite_on_the_qwen_rung(qwen05) -> None:
-    """Constrained decoding on Qwen's 150k vocabulary too: every 6th case (realistic, edge, families, refused)."""
-    results = run_suite(qwen05, ALL_CASES[::6], max_tokens=256)
+    """Constrained decoding on Qwen's 150k vocabulary too: every 9th case (realistic, edge, families, refused)."""
+    results = run_suite(qwen05, ALL_CASES[::9], max_tokens=256)
     assert [(r.case, r.detail) for r in results if r.status in ("invalid", "error")] == []
     assert all(r.status == "refused" for r in results if r.expect == "refused")
     assert summarise(results)["validity_of_complete_outputs"] == 1.0

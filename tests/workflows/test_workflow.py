@@ -143,3 +143,14 @@ def test_a_fleet_file_naming_a_missing_contract_is_refused(tmp_path: Path) -> No
     path.write_text(FLEET.replace("contract: echo", "contract: nope"))
     with pytest.raises(ConfigError, match=r"workflows\[0\].steps\[0\].contract: 'nope' is not one of the contracts"):
         load_fleet(path)
+
+
+def test_the_benchmark_workflow_is_twenty_valid_hops_with_a_branch() -> None:
+    from smallfleet.evals.workflow_bench import support_workflow
+
+    for layout in ("shared-prefix", "question-first"):
+        spec = WorkflowSpec.model_validate(support_workflow("smollm2-135m", layout))
+        assert len(spec.steps) == 20 and {s.kind for s in spec.steps} == {"contract", "tool", "model"}
+        assert [s.id for s in spec.steps if s.when] == ["team"]
+        prompts = [s.prompt for s in spec.steps if s.kind == "model"]
+        assert all(p.startswith("Ticket: {input}") == (layout == "shared-prefix") for p in prompts)

@@ -222,3 +222,19 @@ def guard(
     from smallfleet.evals.guard_bench import run_guard_bench
 
     _print(run_guard_bench(canaries, seed, latency_requests, snippets), as_json)
+
+
+@bench_app.command("workflow")
+@one_line_errors
+def workflow(
+    runs: int = typer.Option(10, min=1, max=200, help="tickets run through the workflow on SmolLM2 (after a warm-up)"),
+    large_runs: int = typer.Option(3, min=0, max=50, help="tickets on the largest installed local model (0: skip)"),
+    large: str = typer.Option(None, help="the larger local model (default: the largest installed Qwen)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """A 20-hop support workflow (contracts, tools, constrained model calls, one branch) on the local fleet: p50/p95
+    seconds per run, where the time goes, accuracy against gold labels; the prompt layout's effect (KV reuse); the
+    same workflow on the largest local model."""
+    from smallfleet.evals.workflow_bench import run_workflow_bench
+
+    _print(run_workflow_bench(runs, large_runs, large), as_json)
