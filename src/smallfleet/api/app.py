@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +34,7 @@ from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.auth.keys import KeyStore
 from smallfleet.auth.tenants import Caller, Tenancy
-from smallfleet.errors import ModelNotFound, NotFound, SmallfleetError
+from smallfleet.errors import InvalidRequest, ModelNotFound, NotFound, SmallfleetError
 from smallfleet.guard.egress import egress_scope, stricter
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
@@ -49,6 +50,21 @@ class LabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reference: Any
     source: str = Field("feedback", min_length=1, max_length=64)
+
+
+RUN_ID_HEADER = "x-smallfleet-run-id"
+
+
+def run_id_of(request: Request) -> str | None:
+    """The agent run a request belongs to (`x-smallfleet-run-id`: letters, digits, `._:-`, at most 64), so an agent
+    framework's calls show as one run in `smallfleet traces show RUN_ID`; a malformed value is a 400."""
+    value = request.headers.get(RUN_ID_HEADER)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", value):
+        raise InvalidRequest(f"header {RUN_ID_HEADER}: letters, digits, '.', '_', ':' and '-' only, at most 64",
+                             param=RUN_ID_HEADER)
+    return value
 
 
 async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600.0) -> None:
@@ -117,35 +133,39 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         request.state.caller = who
         return who
 
-    async def complete(request: ChatCompletionRequest, who: Caller | None, endpoint: str) -> Response:
+    async def complete(request: ChatCompletionRequest, who: Caller | None, endpoint: str,
+                       run_id: str | None = None) -> Response:
         """The one serving path of both surfaces: the caller's tenant checks, its egress scope, then a contract's
-        router or the model."""
+        router or the model. `run_id` groups an agent's calls into one run (`smallfleet traces show RUN_ID`)."""
         contract = routed.serves(request.model)
         try:
             model_id = None if contract else fleet.resolve(request.model).info.id
         except ModelNotFound:
             model_id = None  # the service answers 400 naming what exists (and traces it)
         if who is None:
-            return await (routed.create(request, endpoint=endpoint) if contract
-                          else chat.create(request, endpoint=endpoint))
+            return await (routed.create(request, endpoint=endpoint, run_id=run_id) if contract
+                          else chat.create(request, endpoint=endpoint, run_id=run_id))
         try:
             if contract or model_id is not None:
                 tenancy.authorize(who, request.model, contract=contract, model_id=model_id)
         except SmallfleetError as exc:
             return await _refused(request, who, exc, endpoint)
         with egress_scope(who.tenant.egress, tenant=who.name):  # the guard applies it to every remote call
-            return await (routed.create(request, tenant=who.name, endpoint=endpoint) if contract
-                          else chat.create(request, tenant=who.name, endpoint=endpoint))
+            return await (routed.create(request, tenant=who.name, endpoint=endpoint, run_id=run_id) if contract
+                          else chat.create(request, tenant=who.name, endpoint=endpoint, run_id=run_id))
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest, who: Caller | None = Depends(caller)) -> Response:
-        return await complete(request, who, "/v1/chat/completions")
+    async def chat_completions(request: ChatCompletionRequest, http: Request,
+                               who: Caller | None = Depends(caller)) -> Response:
+        return await complete(request, who, "/v1/chat/completions", run_id_of(http))
 
     @app.post("/v1/responses")
-    async def create_response(request: ResponsesRequest, who: Caller | None = Depends(caller)) -> Response:
-        tenant = who.name if who is not None else None
-        return await responses.create(request, lambda chat_request: complete(chat_request, who, "/v1/responses"),
-                                      tenant, at_rest=stored_raw(request.model, who))
+    async def create_response(request: ResponsesRequest, http: Request,
+                              who: Caller | None = Depends(caller)) -> Response:
+        tenant, run_id = (who.name if who is not None else None), run_id_of(http)
+        return await responses.create(
+            request, lambda chat_request: complete(chat_request, who, "/v1/responses", run_id), tenant,
+            at_rest=stored_raw(request.model, who))
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:

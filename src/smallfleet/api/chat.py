@@ -116,10 +116,12 @@ class ChatService:
         self._grammars = GrammarCache()
 
     async def create(self, req: ChatCompletionRequest, tenant: str | None = None,
-                     endpoint: str = "/v1/chat/completions") -> Response:
-        """Answer `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced)."""
+                     endpoint: str = "/v1/chat/completions", run_id: str | None = None) -> Response:
+        """Answer `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced; `run_id`: the
+        agent run it belongs to, from the `x-smallfleet-run-id` header)."""
         trace = Trace(
             tenant=tenant,
+            run_id=run_id,
             id=new_trace_id(),
             created_at=time.time(),
             endpoint=endpoint,

@@ -49,21 +49,21 @@ class RoutedChatService:
         return model in self._router.contracts
 
     async def create(self, req: ChatCompletionRequest, tenant: str | None = None,
-                     endpoint: str = "/v1/chat/completions") -> Response:
+                     endpoint: str = "/v1/chat/completions", run_id: str | None = None) -> Response:
         """Route `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced)."""
         created_at, started = time.time(), time.perf_counter()
         try:
             text = self._input(req)
         except SmallfleetError as exc:  # refused before routing: still one trace
             trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=req.model,
-                          contract=req.model, messages=self._messages_for_trace(req), tenant=tenant)
+                          contract=req.model, messages=self._messages_for_trace(req), tenant=tenant, run_id=run_id)
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
         result = await self._router.run(req.model, text)
         trace = route_trace(result, text, endpoint, started, created_at,
                             self._router.fleet.guard.settings.store_raw)
-        trace.stream, trace.tenant = req.stream, tenant
+        trace.stream, trace.tenant, trace.run_id = req.stream, tenant, run_id
         await self._traces.append(trace)
         if self._live is not None:
             self._live.after(result, result.view or text, trace.id, tenant)  # background; the answer does not wait

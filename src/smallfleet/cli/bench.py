@@ -238,3 +238,17 @@ def workflow(
     from smallfleet.evals.workflow_bench import run_workflow_bench
 
     _print(run_workflow_bench(runs, large_runs, large), as_json)
+
+
+@bench_app.command("agents-sdk")
+@one_line_errors
+def agents_sdk(
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="smollm2-135m or an installed model's name"),
+    question: str = typer.Option("What is the status of order A-17?", help="the customer's message"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The OpenAI Agents SDK's default (Responses) model runs a two-tool support agent against a live gateway on one
+    local model: turns, tool calls, final answer, seconds and the run's trace tree."""
+    from smallfleet.evals.agents_sdk_run import run_agents_sdk
+
+    _print(run_agents_sdk(model, question), as_json)

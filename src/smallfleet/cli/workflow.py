@@ -46,7 +46,7 @@ def run_tree(hops: list[Trace]) -> str:
         else:
             what = f"tool {hop.model}"
         output = (hop.output or hop.error_message or "").replace("\n", " ")
-        lines.append(f"{branch} {hop.step:<14} {what:<48} {hop.latency_ms or 0:>8.1f} ms  ${hop.cost or 0:.6f}  "
+        lines.append(f"{branch} {hop.step or hop.endpoint:<14} {what:<48} {hop.latency_ms or 0:>8.1f} ms  ${hop.cost or 0:.6f}  "
                      f"{hop.status}  {output[:60]}")
     return "\n".join(lines)
 

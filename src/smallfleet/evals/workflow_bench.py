@@ -4,14 +4,18 @@ The workflow (`support_workflow`) triages a ticket with three contracts, looks u
 SLA, help article and refund policy with tools, asks the model for sentiment, refund intent, the next
 action (a contract), escalation team (only when escalating: a branch), language, a summary, a draft
 reply, its tone, tags (JSON) and whether to send it; tools check the draft and compute a priority.
-Steps with a closed answer are constrained (a choice or a small JSON schema) and short.
+Steps with a closed answer are constrained (a choice or a small JSON schema) and short. Every prompt
+(contract inputs included: their rungs use the `bare` prompt) is the ticket first and the question
+last, without the constraint's instructions in a system message up front (the grammar enforces the
+answer; the question names the options), so consecutive hops share the ticket's prefix and llama.cpp
+reuses its KV cache: each hop evaluates only its question.
 
 Each model runs the same tickets (after one warm-up run) in one process, with the real router,
 constraints and SQLite tracing. Reported per model: p50 / p95 seconds per run, the mean split of a run
 (prompt evaluation, decoding, constraint masks, tools, the rest: routing, templates, tracing), tokens,
 and quality: category, urgency and product (the three contract hops) against the tickets' gold labels.
-The prompt layout is measured too: the ticket first and the question last (hops share a prompt prefix,
-so llama.cpp reuses its KV cache) against the question first (every hop evaluates its whole prompt).
+The prompt layout is measured too, same run: the question first (every hop evaluates its whole prompt)
+against the ticket first.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from smallfleet.stats import percentile
+from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES
 
 SUPPORT = "smallfleet.workload.support"
 ACTIONS = ["refund", "replace", "troubleshoot", "answer", "escalate"]
@@ -40,15 +45,17 @@ def support_workflow(model: str, layout: str = "shared-prefix") -> dict[str, Any
     def hop(step: str, question: str, output: dict[str, Any] | None = None, max_tokens: int = 8,
             **extra: Any) -> dict[str, Any]:
         return {"id": step, "model": model, "prompt": _ask(layout, question), "max_tokens": max_tokens,
-                **({"output": output} if output else {}), **extra}
+                "instructions": False, **({"output": output} if output else {}), **extra}
 
     def tool(step: str, name: str, **args: Any) -> dict[str, Any]:
         return {"id": step, "tool": f"{SUPPORT}:{name}", "args": args}
 
     steps = [
-        {"id": "category", "contract": "ticket-category", "input": "{input}"},
-        {"id": "urgency", "contract": "ticket-urgency", "input": "{input}"},
-        {"id": "product", "contract": "ticket-product", "input": "{input}"},
+        {"id": "category", "contract": "ticket-category",
+         "input": _ask(layout, f"Which category is it: {', '.join(CATEGORIES)}?")},
+        {"id": "urgency", "contract": "ticket-urgency", "input": _ask(layout, "How urgent is it: low, medium or high?")},
+        {"id": "product", "contract": "ticket-product",
+         "input": _ask(layout, f"Which product is it about: {', '.join(PRODUCTS)}?")},
         tool("customer", "lookup_customer", text="{input}"),
         tool("orders", "lookup_orders", customer_id="{customer.customer_id}"),
         tool("sla", "sla_hours", urgency="{urgency}", plan="{customer.plan}"),
@@ -58,7 +65,8 @@ def support_workflow(model: str, layout: str = "shared-prefix") -> dict[str, Any
         hop("wants-refund", "Does the customer ask for their money back? yes or no.", {"choice": ["yes", "no"]}),
         tool("policy", "refund_policy", plan="{customer.plan}", category="{category}"),
         {"id": "action", "contract": "next-action",
-         "input": "{input}\nCategory: {category}. Refund allowed: {policy.refund_allowed}."},
+         "input": _ask(layout, "Category: {category}. Refund allowed: {policy.refund_allowed}. Next action: "
+                               f"{', '.join(ACTIONS)}?")},
         hop("team", "Which team takes it: billing-desk, tech-support, logistics or account-security?",
             {"choice": ["billing-desk", "tech-support", "logistics", "account-security"]},
             when={"action": "escalate"}),
@@ -84,7 +92,6 @@ def support_workflow(model: str, layout: str = "shared-prefix") -> dict[str, Any
 def _contracts(model: str) -> dict[str, Any]:
     from smallfleet.contracts.spec import ContractSpec
     from smallfleet.route.router import Contract
-    from smallfleet.workload.tickets import CATEGORIES, PRODUCTS, URGENCIES
 
     specs = [
         ("ticket-category", "Classify the support ticket into one category.", list(CATEGORIES)),
@@ -92,8 +99,11 @@ def _contracts(model: str) -> dict[str, Any]:
         ("ticket-product", "Which product is the support ticket about?", list(PRODUCTS)),
         ("next-action", "Choose the next action for the support ticket.", ACTIONS),
     ]
+    # `bare` rungs: the question is in the input (see `support_workflow`), so the prompt is the ticket first and
+    # the question last, and consecutive hops share the ticket's KV cache; the grammar still enforces the choice.
     return {name: Contract.load(ContractSpec(name=name, instructions=instructions, output={"choice": options},
-                                             quality_target=0.5, max_tokens=8, ladder=[{"model": model}]))
+                                             quality_target=0.5, max_tokens=8,
+                                             ladder=[{"model": model, "prompt": "bare"}]))
             for name, instructions, options in specs}
 
 

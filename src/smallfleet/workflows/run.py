@@ -151,8 +151,9 @@ class WorkflowRunner:
         started = time.perf_counter()
         try:
             async with entry.admission.slot():
-                gen = await entry.backend.generate(messages, SamplingParams(max_tokens=step.max_tokens,
-                                                                            temperature=0.0), constraint)
+                params = SamplingParams(max_tokens=step.max_tokens, temperature=0.0,
+                                        constraint_instructions=step.instructions)
+                gen = await entry.backend.generate(messages, params, constraint)
             outcome = settle(constraint, gen.text, gen.finish_reason, gen.tool_calls)
             if not outcome.valid:
                 raise WorkflowFailed(f"model {step.model!r} answered outside the step's output: {outcome.problem}")

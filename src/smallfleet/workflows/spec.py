@@ -53,6 +53,9 @@ class StepSpec(_Strict):
     system: str | None = Field(None, description="a model call's system message (template)")
     output: OutputSpec = Field(default_factory=OutputSpec, description="a model call's output constraint")
     max_tokens: int = Field(64, ge=1)
+    instructions: bool = Field(True, description="a model call: add the output constraint's instructions (a system "
+                                                 "message, first in the prompt); false keeps the prompt as written, "
+                                                 "so hops sharing a prefix reuse llama.cpp's KV cache")
     when: dict[str, Any] | None = Field(None, description="run only if every path's value equals the given value "
                                                           "(or is one of a given list)")
 
