@@ -23,6 +23,7 @@ def run_agents_sdk(model: str = "smollm2-135m", question: str = "What is the sta
                    max_turns: int = 6) -> dict[str, Any]:
     try:
         from agents import Agent, ModelSettings, RunConfig, Runner, function_tool
+        from agents.exceptions import MaxTurnsExceeded
         from agents.models.openai_provider import OpenAIProvider
     except ImportError:
         from smallfleet.errors import ConfigError
@@ -64,11 +65,15 @@ def run_agents_sdk(model: str = "smollm2-135m", question: str = "What is the sta
                           model_settings=ModelSettings(tool_choice="required", max_tokens=96, temperature=0))
             config = RunConfig(model_provider=OpenAIProvider(openai_client=client), tracing_disabled=True)
             started = time.perf_counter()
-            result = asyncio.run(Runner.run(agent, question, run_config=config, max_turns=max_turns))
+            try:
+                result = asyncio.run(Runner.run(agent, question, run_config=config, max_turns=max_turns))
+                turns, final, stopped = len(result.raw_responses), result.final_output, "answered"
+            except MaxTurnsExceeded:  # reported, not raised: the model kept calling tools
+                turns, final, stopped = max_turns, None, f"max turns ({max_turns}) reached without an answer"
             seconds = time.perf_counter() - started
         store = SQLiteTraceStore(home / "traces.db")
         hops = store.run(run_id)
         store.close()
-    return {"model": model, "question": question, "turns": len(result.raw_responses), "tool_calls": called,
-            "final_output": result.final_output, "seconds": round(seconds, 2), "run_id": run_id,
+    return {"model": model, "question": question, "outcome": stopped, "turns": turns, "tool_calls": called,
+            "final_output": final, "seconds": round(seconds, 2), "run_id": run_id,
             "trace_tree": run_tree(hops).splitlines() if hops else []}
