@@ -194,10 +194,7 @@ class FleetConfig(_Strict):
         return self
 
     def _workflows_name_what_exists(self, ids: list[str], names: list[str]) -> None:
-        flows = [w.name for w in self.workflows]
-        dupes = sorted({n for n in flows if flows.count(n) > 1})
-        if dupes:
-            raise ValueError(f"workflow names must be unique; repeated: {', '.join(dupes)}")
+        _unique("workflow", [w.name for w in self.workflows])
         for i, flow in enumerate(self.workflows):
             for j, step in enumerate(flow.steps):
                 if step.contract is not None and step.contract not in names:
@@ -208,10 +205,7 @@ class FleetConfig(_Strict):
                                      f"{', '.join(ids)}")
 
     def _tenants_name_what_exists(self, ids: list[str], names: list[str]) -> None:
-        tenant_names = [t.name for t in self.tenants]
-        dupes = sorted({n for n in tenant_names if tenant_names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"tenant names must be unique; repeated: {', '.join(dupes)}")
+        _unique("tenant", [t.name for t in self.tenants])
         for i, tenant in enumerate(self.tenants):
             for key, known in (("models", ids), ("contracts", names)):
                 for value in getattr(tenant, key) or []:
@@ -236,6 +230,12 @@ class FleetConfig(_Strict):
     @property
     def default_id(self) -> str:
         return self.default_model or self.models[0].id
+
+
+def _unique(what: str, names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
 
 
 def embedded_default() -> FleetConfig:
