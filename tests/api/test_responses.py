@@ -152,3 +152,40 @@ def test_bad_bodies_are_400_not_500(served) -> None:  # noqa: ANN001
         assert reply.status_code == 400, (body, reply.text)
     assert client.post("/v1/responses", content=b"{bad json").status_code == 400
     assert client.get("/v1/responses/resp_missing").status_code == 404
+
+
+def test_a_stream_that_fails_midway_ends_with_an_error_event_and_response_failed(served) -> None:  # noqa: ANN001
+    from smallfleet.backends.fake import FakeReply
+    from smallfleet.errors import BackendError
+
+    sdk, fake, _, _ = served
+    fake.enqueue([FakeReply("one two three four", error=BackendError("the model crashed"), error_after_tokens=2)])
+    events = list(sdk.responses.create(model="small", input="go", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[-2:] == ["error", "response.failed"] and "response.completed" not in kinds
+    assert events[-2].message == "the model crashed" and events[-2].code == "backend_error"
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.output[0].status == "incomplete"
+
+
+def test_nullable_fields_and_odd_items_get_defaults_or_400s_naming_the_field(served) -> None:  # noqa: ANN001
+    _, _, _, client = served
+    ok = client.post("/v1/responses", json={"model": "small", "input": "hi", "temperature": None, "store": None,
+                                            "parallel_tool_calls": None, "top_p": None})
+    assert ok.status_code == 200 and ok.json()["store"] is True and ok.json()["temperature"] == 1.0
+    for body, param in (({"input": ["hi"]}, "input[0]"),
+                        ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
+                        ({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {"a": 1}}]},
+                         "input[0].arguments"),
+                        ({"input": [{"type": "function_call_output", "call_id": "c", "output": 5}]},
+                         "input[0].output")):
+        reply = client.post("/v1/responses", json={"model": "small", **body})
+        assert reply.status_code == 400 and reply.json()["error"]["param"] == param, (body, reply.text)
+
+
+def test_refusals_on_the_responses_surface_are_traced(served) -> None:  # noqa: ANN001
+    _, _, store, client = served
+    reply = client.post("/v1/responses", json={"model": "small", "input": "hi", "include": ["x"]})
+    assert reply.status_code == 400
+    trace = store.get(reply.headers["x-smallfleet-trace-id"])
+    assert trace.endpoint == "/v1/responses" and trace.http_status == 400

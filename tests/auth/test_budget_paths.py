@@ -134,3 +134,28 @@ def test_a_rate_below_one_a_minute_still_lets_a_request_through() -> None:
     assert bucket.take() == 120  # one request per two minutes
     now[0] += 120
     assert bucket.take() == 0
+
+
+def test_responses_of_redacted_traffic_never_rest_on_disk_even_when_continued(tmp_path: Path) -> None:
+    """A malformed Responses body from a redact tenant keeps nothing raw; a conversation begun under a redact contract
+    stays in memory when it is continued on an `allow` model."""
+    import sqlite3
+
+    secret = ContractSpec(name="secret", quality_target=0.5, egress="redact", ladder=[{"model": "small"}])
+    tenants = [TenantConfig(name="clinic", egress="redact"), TenantConfig(name="shop")]
+    app, issued, _, store, _ = _build(tmp_path, tenants, [secret])
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {issued['clinic']}"}
+        bad = client.post("/v1/responses", headers=headers, json={"model": "big", "input": f"card {CARD}",
+                                                                  "temperature": 5})
+        shop = {"Authorization": f"Bearer {issued['shop']}"}
+        first = client.post("/v1/responses", headers=shop, json={"model": "secret", "input": f"card {CARD}"})
+        second = client.post("/v1/responses", headers=shop, json={
+            "model": "small", "input": "and again?", "previous_response_id": first.json()["id"]})
+        continued = client.get(f"/v1/responses/{second.json()['id']}", headers=shop)
+    assert bad.status_code == 400 and first.status_code == 200 and second.status_code == 200
+    assert continued.status_code == 200  # kept, in memory
+    db = sqlite3.connect(tmp_path / "traces.db")
+    assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 0
+    [params] = db.execute("SELECT params FROM traces WHERE http_status = 400").fetchone()
+    assert CARD not in params and "withheld" in params

@@ -154,3 +154,51 @@ def test_the_benchmark_workflow_is_twenty_valid_hops_with_a_branch() -> None:
         assert [s.id for s in spec.steps if s.when] == ["team"]
         prompts = [s.prompt for s in spec.steps if s.kind == "model"]
         assert all(p.startswith("Ticket: {input}") == (layout == "shared-prefix") for p in prompts)
+
+
+def today() -> object:
+    import datetime
+
+    return {"day": datetime.date(2026, 11, 25), "tags": {"a"}}
+
+
+async def later(name: str) -> dict:
+    return {"hello": name}
+
+
+def test_odd_values_never_lose_the_run(tmp_path: Path) -> None:
+    """A tool returning a date or a set, an async tool, a value with quotes inside a JSON output template, a choice
+    answer that looks like a number, a `when` through a skipped step: the run ends with a result, not a crash."""
+    runner, fake, traces = _runner(tmp_path)
+    fake.enqueue(["1", 'say "hi"\nbye'])
+    flow = {"name": "odd", "steps": [
+        {"id": "day", "tool": "tests.workflows.test_workflow:today"},
+        {"id": "greet", "tool": "tests.workflows.test_workflow:later", "args": {"name": "{day.day}"}},
+        {"id": "pick", "model": "small", "prompt": "pick", "output": {"choice": ["1", "2"]}},
+        {"id": "never", "when": {"pick": "2"}, "model": "small", "prompt": "x"},
+        {"id": "after", "when": {"never.name": "x"}, "model": "small", "prompt": "y"},
+        {"id": "quote", "when": {"pick": ["1"]}, "model": "small", "prompt": "z"},
+    ], "output": '{"day": "{day.day}", "greet": {greet}, "pick": "{pick}", "quote": "{quote}", "never": {never}}'}
+    result = asyncio.run(runner.run(WorkflowSpec.model_validate(flow), "go"))
+    assert result.status == "ok", result.error
+    assert [h.status for h in result.hops] == ["ok", "ok", "ok", "skipped", "skipped", "ok"]
+    assert result.output == {"day": "2026-11-25", "greet": {"hello": "2026-11-25"}, "pick": "1",
+                             "quote": 'say "hi"\nbye', "never": None}
+    assert traces[0].output.startswith('{"day":"2026-11-25"')
+
+
+def test_an_output_template_that_is_not_json_once_rendered_is_an_error_with_the_run_kept(tmp_path: Path) -> None:
+    runner, fake, _ = _runner(tmp_path)
+    fake.enqueue(["x"])
+    flow = {"name": "f", "steps": [{"id": "a", "model": "small", "prompt": "p"}], "output": '{"a": {a}}'}
+    result = asyncio.run(runner.run(WorkflowSpec.model_validate(flow), "go"))
+    assert result.status == "error" and "not valid JSON once rendered" in result.error and result.hops[0].status == "ok"
+
+
+@pytest.mark.parametrize("flow, message", [
+    ({"name": "f", "steps": [{"id": "a", "tool": "m:f", "args": {"x": {"y": ["{nosuch}"]}}}]}, "reads 'nosuch'"),
+    ({"name": "f", "steps": [{"id": "a", "model": "m", "when": {"a b": 1}}]}, "is not a path"),
+])
+def test_nested_arguments_and_when_paths_are_checked_at_load(flow: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        WorkflowSpec.model_validate(flow)

@@ -93,7 +93,17 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False),
                        charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
     routed = RoutedChatService(router, writer, live)
-    responses = ResponsesService(ResponseStore(store))
+
+    async def responses_refused(req: ResponsesRequest, exc: SmallfleetError, tenant: str | None) -> str | None:
+        """A Responses request refused before the chat path (a field not served, an unknown previous response):
+        traced like any refusal, its content not kept."""
+        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint="/v1/responses", model=req.model,
+                      tenant=tenant, messages=[{"content": "[withheld: refused before serving]"}])
+        record_failure(trace, exc, time.perf_counter())
+        await writer.append(trace)
+        return trace.id
+
+    responses = ResponsesService(ResponseStore(store), responses_refused)
     created = int(time.time())
 
     @asynccontextmanager

@@ -111,9 +111,9 @@ async def trace_rejected(request: Request, exc: RequestValidationError, error: I
     caller = getattr(request.state, "caller", None)
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     stored_raw = getattr(request.app.state, "stored_raw", None)
-    if messages and stored_raw is not None and not stored_raw(model, caller):
-        messages = [{"content": "[withheld: egress policy]"}]  # sensitive values are never kept raw
-        body = {k: "[withheld]" for k in body}
+    if stored_raw is not None and not stored_raw(model, caller):  # sensitive values are never kept raw
+        messages = [{"content": "[withheld: egress policy]"}] if messages else []
+        body = {k: "[withheld]" for k in body}  # (a Responses body holds its text in `input` and `instructions`)
     trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=request.url.path, model=model, status="error",
                   params={k: v for k, v in body.items() if k not in ("messages", "model")},
                   messages=messages, stream=bool(body.get("stream") is True),

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from smallfleet.api.errors import TRACE_HEADER, smallfleet_response, validation_to_invalid_request
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.responses_protocol import ResponsesRequest
-from smallfleet.errors import NotFound, SmallfleetError
+from smallfleet.errors import InvalidRequest, NotFound, SmallfleetError
 from smallfleet.trace.sqlite import SQLiteTraceStore
 
 Complete = Callable[[ChatCompletionRequest], Awaitable[Response]]  # the chat completions path, for one caller
@@ -57,8 +57,9 @@ class ResponseStore:
         while len(self._memory) > self.memory_limit:
             self._memory.popitem(last=False)
 
-    def get(self, response_id: str, tenant: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """(items, body) of a stored response this tenant may see; `NotFound` (404) otherwise."""
+    def get(self, response_id: str, tenant: str | None) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+        """(items, body, at rest) of a stored response this tenant may see; `NotFound` (404) otherwise. A
+        conversation kept in memory only stays there when it is continued."""
         found = self._memory.get(response_id)
         if found is not None and time.monotonic() - found[0] > self.memory_ttl_s:
             del self._memory[response_id]
@@ -66,14 +67,17 @@ class ResponseStore:
         row = found[1:] if found is not None else self.store.get_response(response_id)
         if row is None or row[0] != tenant:
             raise NotFound(f"no stored response with id {response_id!r}", param="previous_response_id")
-        return json.loads(row[1]), json.loads(row[2])
+        return json.loads(row[1]), json.loads(row[2]), found is None
 
 
 class ResponsesService:
     """`POST /v1/responses` and `GET /v1/responses/{id}`."""
 
-    def __init__(self, responses: ResponseStore) -> None:
+    def __init__(self, responses: ResponseStore,
+                 refused: Callable[[ResponsesRequest, SmallfleetError, str | None], Awaitable[str | None]] | None = None
+                 ) -> None:
         self._responses = responses
+        self._refused = refused  # traces a request refused before it reaches the chat path
 
     async def create(self, req: ResponsesRequest, complete: Complete, tenant: str | None, at_rest: bool) -> Response:
         """Serve `req` through `complete` (the chat completions path for this caller). `at_rest`: whether this
@@ -81,10 +85,12 @@ class ResponsesService:
         try:
             history: list[dict[str, Any]] = []
             if req.previous_response_id:
-                history, _ = self._responses.get(req.previous_response_id, tenant)
+                history, _, history_at_rest = self._responses.get(req.previous_response_id, tenant)
+                at_rest = at_rest and history_at_rest
             chat = _chat_request(req, history)
         except SmallfleetError as exc:
-            return smallfleet_response(exc)
+            trace_id = await self._refused(req, exc, tenant) if self._refused is not None else None
+            return smallfleet_response(exc, trace_id)
         answer = await complete(chat)
         if answer.status_code != 200:
             return answer  # the same OpenAI error shape on both surfaces
@@ -107,7 +113,7 @@ class ResponsesService:
 
     def _keep(self, req: ResponsesRequest, tenant: str | None, items: list[dict[str, Any]], body: dict[str, Any],
               at_rest: bool) -> None:
-        if req.store and body["status"] in ("completed", "incomplete"):
+        if req.store is not False and body["status"] in ("completed", "incomplete"):
             self._responses.put(body["id"], tenant, [*items, *body["output"]], body, at_rest)
 
     async def _events(self, base: dict[str, Any], chunks: AsyncIterator[bytes], req: ResponsesRequest,
@@ -122,8 +128,11 @@ class ResponsesService:
 def _chat_request(req: ResponsesRequest, history: list[dict[str, Any]]) -> ChatCompletionRequest:
     try:
         return req.to_chat(history)
-    except ValidationError as exc:  # a value the chat path refuses, named as it is there
-        raise validation_to_invalid_request(RequestValidationError(exc.errors())) from None
+    except ValidationError as exc:  # a value the chat path refuses: named as the caller wrote it (`input`)
+        error = validation_to_invalid_request(RequestValidationError(exc.errors()))
+        if error.param and error.param.startswith("messages"):
+            error = InvalidRequest(f"input: {error.message.split(': ', 1)[-1]}", param="input")
+        raise error from None
 
 
 def _base(req: ResponsesRequest, response_id: str) -> dict[str, Any]:
@@ -137,10 +146,11 @@ def _base(req: ResponsesRequest, response_id: str) -> dict[str, Any]:
         "id": response_id, "object": "response", "created_at": int(time.time()), "status": "in_progress",
         "error": None, "incomplete_details": None, "instructions": req.instructions,
         "max_output_tokens": req.max_output_tokens, "model": req.model, "output": [],
-        "parallel_tool_calls": req.parallel_tool_calls, "previous_response_id": req.previous_response_id,
-        "reasoning": {"effort": None, "summary": None}, "store": req.store, "temperature": req.temperature,
+        "parallel_tool_calls": req.parallel_tool_calls is not False, "previous_response_id": req.previous_response_id,
+        "reasoning": {"effort": None, "summary": None}, "store": req.store is not False,
+        "temperature": 1.0 if req.temperature is None else req.temperature,
         "text": {"format": text_format}, "tool_choice": req.tool_choice or "auto",
-        "tools": [t.model_dump(exclude_none=True) for t in req.tools or []], "top_p": req.top_p,
+        "tools": [t.model_dump(exclude_none=True) for t in req.tools or []], "top_p": 1.0 if req.top_p is None else req.top_p,
         "truncation": "disabled", "usage": None, "user": req.user, "metadata": req.metadata or {},
     }
 
@@ -215,9 +225,11 @@ class StreamEvents:
                     continue
                 chunk = json.loads(data)
                 if "error" in chunk:  # a failure after the stream started: an error event, then response.failed
-                    for event in self._close_all():
+                    error = chunk["error"]
+                    for event in self._close_all("incomplete"):
                         yield event
-                    yield self._event("error", **chunk["error"])
+                    yield self._event("error", code=error.get("code"), message=error.get("message"),
+                                      param=error.get("param"))
                     failed = {**self.base, "status": "failed", "output": self._output, "error": {
                         "code": chunk["error"].get("code") or "server_error", "message": chunk["error"]["message"]}}
                     yield self._event("response.failed", response=failed)
@@ -268,10 +280,11 @@ class StreamEvents:
                                        output_index=len(self._output), delta=arguments))
         return out
 
-    def _close_text(self) -> list[bytes]:
+    def _close_text(self, status: str = "completed") -> list[bytes]:
         if self._text is None:
             return []
         item, index, text = _message_item(f"msg_{self._stem}", self._text), len(self._output), self._text
+        item["status"] = status
         self._text = None
         self._output.append(item)
         return [self._event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
@@ -280,15 +293,15 @@ class StreamEvents:
                             part=item["content"][0]),
                 self._event("response.output_item.done", output_index=index, item=item)]
 
-    def _close_call(self) -> list[bytes]:
+    def _close_call(self, status: str = "completed") -> list[bytes]:
         if self._call is None:
             return []
-        item, index = {**self._call, "status": "completed"}, len(self._output)
+        item, index = {**self._call, "status": status}, len(self._output)
         self._call = None
         self._output.append(item)
         return [self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
                             name=item["name"], arguments=item["arguments"]),
                 self._event("response.output_item.done", output_index=index, item=item)]
 
-    def _close_all(self) -> list[bytes]:
-        return self._close_text() + self._close_call()
+    def _close_all(self, status: str = "completed") -> list[bytes]:
+        return self._close_text(status) + self._close_call(status)

@@ -53,17 +53,17 @@ class ResponsesRequest(_Lenient):
     """POST /v1/responses (the fields smallfleet reads; unknown fields are ignored as on chat completions)."""
 
     model: str = Field(min_length=1)
-    input: str | list[dict[str, Any]] = Field(min_length=1)
+    input: str | list[Any] = Field(min_length=1)  # items are checked one by one (`items_to_messages`)
     instructions: str | None = None
     tools: list[FunctionTool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    parallel_tool_calls: bool = True
+    parallel_tool_calls: bool | None = None  # (null means the default, as in OpenAI's reference: true)
     text: TextConfig | None = None
     max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, ge=0.0, le=1.0)
-    stream: bool = False
-    store: bool = True
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    stream: bool | None = None
+    store: bool | None = None
     previous_response_id: str | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
@@ -98,7 +98,7 @@ class ResponsesRequest(_Lenient):
         """The input as a list of items (a string is one user message)."""
         if isinstance(self.input, str):
             return [{"type": "message", "role": "user", "content": self.input}]
-        return [dict(item) for item in self.input]
+        return [dict(item) if isinstance(item, dict) else item for item in self.input]
 
     def to_chat(self, history: list[dict[str, Any]]) -> ChatCompletionRequest:
         """The chat completions request this asks for, after `history` (the items of the conversation so far,
@@ -108,10 +108,16 @@ class ResponsesRequest(_Lenient):
         if self.instructions:
             messages.append({"role": "system", "content": self.instructions})
         messages += items_to_messages([*history, *self.items()], offset=-len(history))
+        if not any(m["role"] != "system" for m in messages):
+            raise InvalidRequest("input has no message to answer (only instructions or reasoning items)",
+                                 param="input")
         body: dict[str, Any] = {
-            "model": self.model, "messages": messages, "temperature": self.temperature, "top_p": self.top_p,
-            "stream": self.stream, "parallel_tool_calls": self.parallel_tool_calls,
+            "model": self.model, "messages": messages, "stream": bool(self.stream),
+            "parallel_tool_calls": self.parallel_tool_calls is not False,
         }
+        for key in ("temperature", "top_p"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
         if self.stream:
             body["stream_options"] = {"include_usage": True}
         if self.max_output_tokens is not None:
@@ -156,6 +162,8 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[dict
     messages: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         where = f"input[{i + offset}]"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{where} must be an object (a message or a function call item)", param=where)
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
@@ -163,8 +171,11 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[dict
                 raise InvalidRequest(f"{where}.role must be one of {', '.join(_ROLES)}", param=f"{where}.role")
             messages.append({"role": role, "content": _text(item.get("content"), where)})
         elif kind == "function_call":
+            arguments = item.get("arguments") or ""
+            if not isinstance(arguments, str):
+                raise InvalidRequest(f"{where}.arguments must be a JSON string", param=f"{where}.arguments")
             call = {"id": _required(item, "call_id", where), "type": "function",
-                    "function": {"name": _required(item, "name", where), "arguments": item.get("arguments") or ""}}
+                    "function": {"name": _required(item, "name", where), "arguments": arguments}}
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and last.get("tool_calls") and not last["content"]:
                 last["tool_calls"].append(call)
@@ -173,7 +184,8 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[dict
         elif kind == "function_call_output":
             output = item.get("output")
             messages.append({"role": "tool", "tool_call_id": _required(item, "call_id", where),
-                             "content": output if isinstance(output, str) else _text(output, where)})
+                             "content": output if isinstance(output, str) else _text(output, f"{where}.output",
+                                                                                     field="")})
         elif kind == "reasoning":
             continue  # a reasoning item from another model carries nothing these models can use
         else:
@@ -189,17 +201,17 @@ def _required(item: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _text(content: Any, where: str) -> str:
+def _text(content: Any, where: str, field: str = ".content") -> str:
     """Message content: a string, or text parts (`input_text`, `output_text`); images and files are refused."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise InvalidRequest(f"{where}.content must be a string or a list of text parts", param=f"{where}.content")
+        raise InvalidRequest(f"{where}{field} must be a string or a list of text parts", param=f"{where}{field}")
     parts = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in ("input_text", "output_text", "text"):
-            raise InvalidRequest(f"{where}.content[{j}].type: only text parts are supported, not {kind!r}",
-                                 param=f"{where}.content[{j}].type")
+            raise InvalidRequest(f"{where}{field}[{j}].type: only text parts are supported, not {kind!r}",
+                                 param=f"{where}{field}[{j}].type")
         parts.append(str(part.get("text", "")))
     return "".join(parts)

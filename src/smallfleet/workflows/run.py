@@ -11,7 +11,9 @@ and the rest (routing, tracing: the gateway's share).
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -24,8 +26,9 @@ from smallfleet.route.router import NoAnswer, Router, answer_text
 from smallfleet.trace.record import route_trace
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
 from smallfleet.workflows.spec import StepSpec, WorkflowSpec
-from smallfleet.workflows.template import as_text, lookup, parsed, render, render_value
+from smallfleet.workflows.template import as_text, lookup, parsed, render, render_output, render_value
 
+log = logging.getLogger("smallfleet.workflows")
 Record = Callable[[Trace], Awaitable[None]]
 ENDPOINT = "workflow"
 
@@ -102,6 +105,9 @@ class WorkflowRunner:
                     hop = await self._hop(step, context, run_id, tenant)
             except SmallfleetError as exc:
                 hop = Hop(step.id, step.kind, "error", error=exc.message)
+            except Exception as exc:  # a bug or an odd value must end the run with its reason, never lose it
+                log.exception("workflow %s step %s failed", spec.name, step.id)
+                hop = Hop(step.id, step.kind, "error", error=f"{type(exc).__name__}: {exc}")
             hop.latency_ms = round((time.perf_counter() - hop_started) * 1000, 2)
             result.hops.append(hop)
             context[step.id] = hop.output
@@ -109,7 +115,10 @@ class WorkflowRunner:
                 result.status, result.error = "error", f"step {step.id!r}: {hop.error}"
                 break
         if result.status == "ok":
-            result.output = parsed(render(spec.output, context)) if spec.output else context[spec.steps[-1].id]
+            try:
+                result.output = render_output(spec.output, context) if spec.output else context[spec.steps[-1].id]
+            except SmallfleetError as exc:
+                result.status, result.error = "error", exc.message
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
 
@@ -137,7 +146,10 @@ class WorkflowRunner:
             raise NoAnswer(f"contract {step.contract!r}: no rung produced an acceptable answer "
                            f"({result.escalation_reason})")
         _timings(hop, [a for a in result.attempts], shown.generation)
-        hop.output = parsed(answer_text(shown.generation, shown.outcome))
+        structured = self.router.contracts[step.contract].spec.output
+        json_out = structured.json_schema is not None or structured.tools is not None
+        text_out = answer_text(shown.generation, shown.outcome)
+        hop.output = parsed(text_out) if json_out else text_out  # a choice "1" stays the string "1"
         return hop
 
     async def _model(self, step: StepSpec, system: str | None, prompt: str, run_id: str, tenant: str | None) -> Hop:
@@ -166,7 +178,8 @@ class WorkflowRunner:
         await self._store(trace)
         hop = Hop(step.id, "model", "ok", trace_id=trace.id, model=entry.info.id, cost=trace.cost)
         _timings(hop, [], gen)
-        hop.output = parsed(answer_text(gen, outcome)) if constraint is not None else gen.text
+        json_out = constraint is not None and constraint.kind in ("json_schema", "json_object", "tools")
+        hop.output = parsed(answer_text(gen, outcome)) if json_out else answer_text(gen, outcome)
         return hop
 
     async def _tool(self, step: StepSpec, args: Any, run_id: str, tenant: str | None) -> Hop:
@@ -177,6 +190,9 @@ class WorkflowRunner:
         started = time.perf_counter()
         try:
             output = function(**args) if isinstance(args, dict) else function(args)
+            if inspect.isawaitable(output):  # an async tool
+                output = await output
+            output = json.loads(as_text(output))  # what later steps read: JSON values (a date becomes its text)
         except Exception as exc:  # a tool's own failure ends the run with its message, never a traceback
             error = WorkflowFailed(f"tool {step.tool} failed: {type(exc).__name__}: {exc}")
             record_failure(trace, error, started)
@@ -208,8 +224,12 @@ class WorkflowRunner:
 
 
 def _holds(when: dict[str, Any], context: dict[str, Any]) -> bool:
+    """Whether every path's value is the expected one (or one of a list); a path through a skipped step (null)
+    does not hold."""
     for path, expected in when.items():
         head, *rest = path.split(".")
+        if rest and context.get(head) is None and head in context:
+            return False
         value = lookup(context, head, rest)
         if isinstance(expected, list) and value not in expected:
             return False

@@ -75,8 +75,15 @@ class StepSpec(_Strict):
 
     def templates(self) -> list[str]:
         texts = [self.input] if self.kind == "contract" else [self.prompt, self.system or ""] \
-            if self.kind == "model" else [v for v in self.args.values() if isinstance(v, str)]
+            if self.kind == "model" else list(_strings(self.args))
         return texts + ["{" + path + "}" for path in self.when or {}]  # a `when` path reads like a template
+
+    @model_validator(mode="after")
+    def _when_paths(self) -> StepSpec:
+        for path in self.when or {}:
+            if not _FIELD.fullmatch("{" + path + "}"):
+                raise ValueError(f"step {self.id!r}: when: {path!r} is not a path like 'triage.category'")
+        return self
 
 
 class WorkflowSpec(_Strict):
@@ -101,6 +108,17 @@ class WorkflowSpec(_Strict):
             if ref != "input" and ref not in seen:
                 raise ValueError(f"workflow {self.name!r}: output reads {ref!r}, which is not a step")
         return self
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a tool's arguments, however nested."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def referenced(text: str) -> list[str]:
