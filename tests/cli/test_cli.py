@@ -67,7 +67,7 @@ def test_chat_with_an_unknown_model_is_a_one_line_error_and_traced(fleet_file: P
 
 def test_traces_show_unknown_id_is_an_error() -> None:
     result = runner.invoke(app, ["traces", "show", "deadbeef"])
-    assert result.exit_code == 1 and "no trace with id 'deadbeef'" in result.stderr
+    assert result.exit_code == 1 and "no trace or run with id 'deadbeef'" in result.stderr
 
 
 def test_bench_engine_prints_one_json_object_with_both_sides() -> None:
