@@ -189,3 +189,13 @@ def test_refusals_on_the_responses_surface_are_traced(served) -> None:  # noqa: 
     assert reply.status_code == 400
     trace = store.get(reply.headers["x-smallfleet-trace-id"])
     assert trace.endpoint == "/v1/responses" and trace.http_status == 400
+
+
+def test_an_answer_cut_by_max_output_tokens_is_incomplete(served) -> None:  # noqa: ANN001
+    sdk, _, _, _ = served
+    cut = sdk.responses.create(model="small", input="one two three four five", max_output_tokens=2)
+    assert cut.status == "incomplete" and cut.incomplete_details.reason == "max_output_tokens"
+    assert cut.output[0].status == "incomplete"
+    events = list(sdk.responses.create(model="small", input="one two three four five", max_output_tokens=2,
+                                       stream=True))
+    assert events[-1].type == "response.incomplete" and events[-1].response.output[0].status == "incomplete"

@@ -189,6 +189,8 @@ def response_body(base: dict[str, Any], completion: dict[str, Any]) -> dict[str,
     for i, call in enumerate(message.get("tool_calls") or []):
         output.append(_call_item(f"fc_{stem}_{i}", call["id"], call["function"]["name"], call["function"]["arguments"]))
     body = {**base, **_finish(base, choice["finish_reason"]), "output": output, "usage": _usage(completion["usage"])}
+    if body["status"] == "incomplete" and output:
+        output[-1]["status"] = "incomplete"  # the item that was cut
     if "smallfleet" in completion:
         body["smallfleet"] = completion["smallfleet"]  # routing facts for contracts (not in OpenAI's API)
     return body
@@ -241,7 +243,7 @@ class StreamEvents:
                     for event in self._delta(delta):
                         yield event
                     finish = choice.get("finish_reason") or finish
-        for event in self._close_all():
+        for event in self._close_all("incomplete" if finish == "length" else "completed"):
             yield event
         final = {**self.base, **_finish(self.base, finish), "output": self._output, "usage": _usage(usage)}
         if extension is not None:
