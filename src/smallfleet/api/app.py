@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -40,8 +41,17 @@ from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.trace.writer import TraceWriter
+from smallfleet.workflows.run import WorkflowRunner
+from smallfleet.workflows.spec import WorkflowSpec
 
 log = logging.getLogger("smallfleet.retention")
+
+
+class WorkflowRunRequest(BaseModel):
+    """The input of a workflow run ({input} in its steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str = Field(min_length=1)
 
 
 class LabelRequest(BaseModel):
@@ -81,7 +91,8 @@ async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600
 
 def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
                promotions: Promotions | None = None, refresh_s: float = 2.0,
-               retention_days: float | None = None, tenancy: Tenancy | None = None) -> FastAPI:
+               retention_days: float | None = None, tenancy: Tenancy | None = None,
+               workflows: list[WorkflowSpec] | None = None) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
     With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured."""
@@ -177,6 +188,31 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             request, lambda chat_request: complete(chat_request, who, "/v1/responses", run_id), tenant,
             at_rest=stored_raw(request.model, who))
 
+    flows = {w.name: w for w in workflows or []}
+
+    @app.post("/v1/smallfleet/workflows/{name}/runs")
+    async def run_workflow(name: str, body: WorkflowRunRequest, who: Caller | None = Depends(caller)) -> JSONResponse:
+        """Run a workflow of the fleet file: every hop under the caller's tenant checks and egress policy, traced
+        under one run id. The answer is the run: status, output, hops (rung, model, latency, cost), time split."""
+        spec = flows.get(name)
+        if spec is None:
+            raise NotFound(f"no workflow {name!r} (workflows: {', '.join(flows) or 'none in the fleet file'})",
+                           param="name")
+        tenant = who.name if who is not None else None
+        for step in spec.steps:  # every contract and model the run would use must be the tenant's
+            if step.contract is not None:
+                tenancy.authorize(who, step.contract, contract=True)
+            elif step.model is not None:
+                tenancy.authorize(who, step.model, contract=False, model_id=fleet.resolve(step.model).info.id)
+        runner = WorkflowRunner(router, writer.append, fleet.guard.settings.store_raw)
+        if who is None:
+            result = await runner.run(spec, body.input)
+        else:
+            with egress_scope(who.tenant.egress, tenant=tenant):
+                result = await runner.run(spec, body.input, tenant)
+        return JSONResponse({**result.as_dict(), "breakdown_ms": result.breakdown_ms()},
+                            headers={"x-smallfleet-run-id": result.run_id})
+
     @app.get("/v1/responses/{response_id}")
     async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:
         return responses.get(response_id, who.name if who is not None else None)
@@ -237,7 +273,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
     tenancy = Tenancy(KeyStore(settings.keys_db), config.tenants, store.tenant_spend)
     return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
-                      tenancy=tenancy)
+                      tenancy=tenancy, workflows=config.workflows)
 
 
 def app_from_env() -> FastAPI:
