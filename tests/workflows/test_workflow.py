@@ -202,3 +202,13 @@ def test_an_output_template_that_is_not_json_once_rendered_is_an_error_with_the_
 def test_nested_arguments_and_when_paths_are_checked_at_load(flow: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         WorkflowSpec.model_validate(flow)
+
+
+def test_the_benchmark_routes_the_triage_contracts_to_specialists_when_asked() -> None:
+    from smallfleet.evals.workflow_bench import _contracts
+
+    plain = _contracts("smollm2-135m")
+    routed = _contracts("smollm2-135m", {"ticket-category": "ticket-category-classifier"})
+    assert [r.model for r in plain["ticket-category"].spec.ladder] == ["smollm2-135m"]
+    assert [r.model for r in routed["ticket-category"].spec.ladder] == ["ticket-category-classifier"]
+    assert [r.model for r in routed["next-action"].spec.ladder] == ["smollm2-135m"]

@@ -230,6 +230,8 @@ def workflow(
     runs: int = typer.Option(10, min=1, max=200, help="tickets run through the workflow on SmolLM2 (after a warm-up)"),
     large_runs: int = typer.Option(3, min=0, max=50, help="tickets on the largest installed local model (0: skip)"),
     large: str = typer.Option(None, help="the larger local model (default: the largest installed Qwen)"),
+    train_tickets: int = typer.Option(600, min=0, max=2000, help="gold-labelled tickets (not the benchmark's) to "
+                                      "train the triage specialists on (0: skip that variant)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """A 20-hop support workflow (contracts, tools, constrained model calls, one branch) on the local fleet: p50/p95
@@ -237,7 +239,7 @@ def workflow(
     same workflow on the largest local model."""
     from smallfleet.evals.workflow_bench import run_workflow_bench
 
-    _print(run_workflow_bench(runs, large_runs, large), as_json)
+    _print(run_workflow_bench(runs, large_runs, large, train_tickets=train_tickets), as_json)
 
 
 @bench_app.command("agents-sdk")

@@ -14,6 +14,8 @@ Each model runs the same tickets (after one warm-up run) in one process, with th
 constraints and SQLite tracing. Reported per model: p50 / p95 seconds per run, the mean split of a run
 (prompt evaluation, decoding, constraint masks, tools, the rest: routing, templates, tracing), tokens,
 and quality: category, urgency and product (the three contract hops) against the tickets' gold labels.
+With `train_tickets`, the three triage contracts are also answered by classifier specialists (issue 8's
+recipe) trained on other gold-labelled tickets, in the same run: what distillation buys a workflow.
 The prompt layout is measured too, same run: the question first (every hop evaluates its whole prompt)
 against the ticket first.
 """
@@ -89,26 +91,60 @@ def support_workflow(model: str, layout: str = "shared-prefix") -> dict[str, Any
                       '"action": "{action}", "route": "{route}"}'}
 
 
-def _contracts(model: str) -> dict[str, Any]:
+SPECS = [
+    ("ticket-category", "Classify the support ticket into one category.", list(CATEGORIES), "category"),
+    ("ticket-urgency", "How urgent is the support ticket?", list(URGENCIES), "urgency"),
+    ("ticket-product", "Which product is the support ticket about?", list(PRODUCTS), "product"),
+    ("next-action", "Choose the next action for the support ticket.", ACTIONS, None),
+]
+
+
+def _contracts(model: str, specialists: dict[str, str] | None = None) -> dict[str, Any]:
+    """The workflow's contracts on `model`; with `specialists` (contract -> model id), those contracts are answered
+    by that model (a trained classifier) instead."""
     from smallfleet.contracts.spec import ContractSpec
     from smallfleet.route.router import Contract
 
-    specs = [
-        ("ticket-category", "Classify the support ticket into one category.", list(CATEGORIES)),
-        ("ticket-urgency", "How urgent is the support ticket?", list(URGENCIES)),
-        ("ticket-product", "Which product is the support ticket about?", list(PRODUCTS)),
-        ("next-action", "Choose the next action for the support ticket.", ACTIONS),
-    ]
     # `bare` rungs: the question is in the input (see `support_workflow`), so the prompt is the ticket first and
     # the question last, and consecutive hops share the ticket's KV cache; the grammar still enforces the choice.
-    return {name: Contract.load(ContractSpec(name=name, instructions=instructions, output={"choice": options},
-                                             quality_target=0.5, max_tokens=8,
-                                             ladder=[{"model": model, "prompt": "bare"}]))
-            for name, instructions, options in specs}
+    return {name: Contract.load(ContractSpec(
+        name=name, instructions=instructions, output={"choice": options}, quality_target=0.5, max_tokens=8,
+        ladder=[{"model": (specialists or {}).get(name, model), "prompt": "bare"}]))
+        for name, instructions, options, _ in SPECS}
+
+
+def train_specialists(tickets: list[Any], layout: str, out: Path) -> tuple[list[Any], dict[str, Any]]:
+    """Classifier specialists (issue 8's recipe: MiniLM embeddings + hashed n-grams + logistic regression) for the
+    three triage contracts, trained on gold-labelled tickets that the benchmark never runs, on exactly the input
+    the contract hop sends (the ticket and its question)."""
+    from smallfleet.backends.base import ModelInfo
+    from smallfleet.backends.classifier import ClassifierBackend
+    from smallfleet.constrain.spec import ChoiceConstraint
+    from smallfleet.specialists.classifier import EmbeddingClassifier, Encoder, layout_of
+    from smallfleet.workflows.template import render
+
+    encoder = Encoder()
+    steps = {s["id"]: s for s in support_workflow("m", layout)["steps"]}
+    backends, facts = [], {}
+    started = time.perf_counter()
+    for name, _, options, field in SPECS:
+        if field is None:
+            continue
+        texts = [render(steps[field]["input"], {"input": t.text}) for t in tickets]
+        shape = layout_of(ChoiceConstraint(options=tuple(options)))
+        assert shape is not None
+        answers = [shape.parse(t.label[field]) for t in tickets]
+        model = EmbeddingClassifier(shape).fit(texts, encoder.encode(texts), answers)
+        model.save(out / f"{name}.pkl")
+        backends.append(ClassifierBackend(ModelInfo(id=f"{name}-classifier", location="local", context_window=512),
+                                          out / f"{name}.pkl", encoder))
+    facts["train_tickets"] = len(tickets)
+    facts["train_seconds"] = round(time.perf_counter() - started, 1)
+    return backends, facts
 
 
 def run_workflow_bench(runs: int = 10, large_runs: int = 3, large: str | None = None,
-                       seed: int = 7) -> dict[str, Any]:
+                       seed: int = 7, train_tickets: int = 600) -> dict[str, Any]:
     from smallfleet.backends.embedded import embedded_gguf_path
     from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
     from smallfleet.config.settings import Settings
@@ -130,16 +166,21 @@ def run_workflow_bench(runs: int = 10, large_runs: int = 3, large: str | None = 
             continue
     tickets = generate_tickets(max(runs, large_runs) + 1, seed)
     backends = [LlamaCppBackend(name, LlamaCppOptions(path=path, n_ctx=2048)) for name, path in models.items()]
-    fleet = Fleet.of_backends(backends)
     report: dict[str, Any] = {"hops": len(support_workflow("m")["steps"]), "runs": runs}
     with tempfile.TemporaryDirectory(prefix="smallfleet-workflow-bench-") as tmp:
+        classifiers: list[Any] = []
+        if train_tickets:
+            train = generate_tickets(train_tickets, seed + 1000)  # another seed: none of the benchmark's tickets
+            classifiers, report["specialists"] = train_specialists(train, "shared-prefix", Path(tmp) / "specialists")
+        fleet = Fleet.of_backends(backends + classifiers)
         store = SQLiteTraceStore(Path(tmp) / "traces.db")
 
         async def record(trace: Any) -> None:
             store.append(trace)
 
-        async def measure(model: str, layout: str, n: int) -> dict[str, Any]:
-            runner = WorkflowRunner(Router(fleet, _contracts(model)), record)
+        async def measure(model: str, layout: str, n: int, specialists: bool = False) -> dict[str, Any]:
+            routes = {name: f"{name}-classifier" for name, *_ in SPECS[:3]} if specialists else None
+            runner = WorkflowRunner(Router(fleet, _contracts(model, routes)), record)
             spec = WorkflowSpec.model_validate(support_workflow(model, layout))
             await runner.run(spec, tickets[-1].text)  # warm-up: first-use costs (grammars, caches) stay out
             results = [await runner.run(spec, t.text) for t in tickets[:n]]
@@ -149,6 +190,8 @@ def run_workflow_bench(runs: int = 10, large_runs: int = 3, large: str | None = 
             small = "smollm2-135m"
             report[small] = await measure(small, "shared-prefix", runs)
             report[f"{small} (question first)"] = await measure(small, "question-first", runs)
+            if classifiers:
+                report[f"{small} + triage specialists"] = await measure(small, "shared-prefix", runs, specialists=True)
             big = next((m for m in models if m != small), None)
             report["largest_local"] = big or "none installed (smallfleet models pull qwen2.5-coder-1.5b-instruct)"
             if big is not None and large_runs:
