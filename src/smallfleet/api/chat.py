@@ -144,7 +144,7 @@ class ChatService:
             record_failure(trace, exc, started)
             await self._store(trace, scrub, sent)
             return smallfleet_response(exc, trace.id)
-        self._record(call, gen)
+        record_success(trace, gen, started)  # (its cost was set when the answer was settled)
         await self._store(trace, scrub, sent)
         return JSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
 
@@ -157,11 +157,6 @@ class ChatService:
         if constraint is not None:
             self._check_constraint(constraint, entry)
         return Call(req, entry, req.internal_messages(), req.sampling(), constraint, trace, started, scrub, sent)
-
-    @staticmethod
-    def _record(call: Call, gen: Generation) -> None:
-        record_success(call.trace, gen, call.started)
-        call.trace.cost = call.entry.info.cost(gen)
 
     def _check_constraint(self, constraint: Constraint, entry: FleetEntry) -> None:
         """Refuse now (400) what cannot be enforced, before the request waits for a model."""
@@ -262,7 +257,7 @@ class ChatService:
             if req.include_usage():
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
             finished = True
-            self._record(call, gen)
+            record_success(trace, gen, call.started)
             stored = await self._store(trace, call.scrub, call.sent)  # on disk before the client sees the end
             yield _sse("[DONE]")
         except SmallfleetError as exc:
@@ -312,8 +307,7 @@ class ChatService:
         placeholder is stored as that placeholder, and detection looks for more."""
         try:
             if scrub:
-                trace.messages, (trace.output, trace.error_message) = await self._fleet.guard.scrub(
-                    trace.messages, trace.output, trace.error_message, known=sent[0] if sent else None)
+                await self._fleet.guard.scrub_trace(trace, known=sent[0] if sent else None)
             await self._traces.append(trace)
         except Exception:  # the answer still goes out; the failure is loud in the log
             log.exception("could not store trace %s", trace.id)

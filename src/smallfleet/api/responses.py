@@ -173,7 +173,7 @@ def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: st
             "status": status}
 
 
-def _finish(base: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+def _finish(finish_reason: str | None) -> dict[str, Any]:
     if finish_reason == "length":
         return {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
     return {"status": "completed"}
@@ -188,7 +188,7 @@ def response_body(base: dict[str, Any], completion: dict[str, Any]) -> dict[str,
         output.append(_message_item(f"msg_{stem}", message["content"]))
     for i, call in enumerate(message.get("tool_calls") or []):
         output.append(_call_item(f"fc_{stem}_{i}", call["id"], call["function"]["name"], call["function"]["arguments"]))
-    body = {**base, **_finish(base, choice["finish_reason"]), "output": output, "usage": _usage(completion["usage"])}
+    body = {**base, **_finish(choice["finish_reason"]), "output": output, "usage": _usage(completion["usage"])}
     if body["status"] == "incomplete" and output:
         output[-1]["status"] = "incomplete"  # the item that was cut
     if "smallfleet" in completion:
@@ -245,7 +245,7 @@ class StreamEvents:
                     finish = choice.get("finish_reason") or finish
         for event in self._close_all("incomplete" if finish == "length" else "completed"):
             yield event
-        final = {**self.base, **_finish(self.base, finish), "output": self._output, "usage": _usage(usage)}
+        final = {**self.base, **_finish(finish), "output": self._output, "usage": _usage(usage)}
         if extension is not None:
             final["smallfleet"] = extension
         self.final = final

@@ -42,6 +42,7 @@ from smallfleet.guard.redact import Redaction, Redactor, StreamRestorer
 if TYPE_CHECKING:
     from smallfleet.constrain.spec import Constraint
     from smallfleet.guard.detect import Detector
+    from smallfleet.trace.record import Trace
 
 Policy = Literal["local_only", "redact", "allow"]
 STRICTNESS: dict[str, int] = {"allow": 0, "redact": 1, "local_only": 2}
@@ -149,6 +150,11 @@ class Guard:
                 m["tool_calls"] = "[withheld: egress policy]"
         rest = clean[len(messages):]
         return scrubbed, [c.content if t is not None else None for c, t in zip(rest, texts, strict=True)]
+
+    async def scrub_trace(self, trace: Trace, known: Redaction | None = None) -> None:
+        """Replace sensitive values in what a trace stores (messages, output, error message), in place."""
+        trace.messages, (trace.output, trace.error_message) = await self.scrub(
+            trace.messages, trace.output, trace.error_message, known=known)
 
     def scope(self) -> EgressScope:
         """The policy in force: the entered scopes', never looser than the fleet's default."""

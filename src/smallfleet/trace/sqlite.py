@@ -163,14 +163,13 @@ class SQLiteTraceStore:
     def run(self, run_id: str) -> list[Trace]:
         """The hops of a workflow run (by its id or a unique prefix), in order."""
         with self._lock:
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT run_id FROM traces WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id = ? DESC LIMIT 2",
+                (run_id, run_id.replace("%", "") + "%", run_id)).fetchall()]
+            if not ids or (len(ids) > 1 and ids[0] != run_id):
+                return []
             rows = self._conn.execute("SELECT * FROM traces WHERE run_id = ? ORDER BY created_at, id",
-                                      (run_id,)).fetchall()
-            if not rows:
-                ids = self._conn.execute("SELECT DISTINCT run_id FROM traces WHERE run_id LIKE ? LIMIT 2",
-                                         (run_id.replace("%", "") + "%",)).fetchall()
-                if len(ids) == 1:
-                    rows = self._conn.execute("SELECT * FROM traces WHERE run_id = ? ORDER BY created_at, id",
-                                              (ids[0][0],)).fetchall()
+                                      (ids[0],)).fetchall()
         return [Trace.from_row(dict(r)) for r in rows]
 
     def put_response(self, response_id: str, created_at: float, tenant: str | None, items: str, body: str) -> None:

@@ -145,7 +145,7 @@ class WorkflowRunner:
         if shown.outcome is None or shown.generation is None:
             raise NoAnswer(f"contract {step.contract!r}: no rung produced an acceptable answer "
                            f"({result.escalation_reason})")
-        _timings(hop, [a for a in result.attempts], shown.generation)
+        _timings(hop, result.attempts, shown.generation)
         structured = self.router.contracts[step.contract].spec.output
         json_out = structured.json_schema is not None or structured.tools is not None
         text_out = answer_text(shown.generation, shown.outcome)
@@ -206,8 +206,7 @@ class WorkflowRunner:
     async def _store(self, trace: Trace) -> None:
         guard = self.router.fleet.guard
         if guard.must_scrub():  # as on the API: no raw values at rest under redact / local_only
-            trace.messages, (trace.output, trace.error_message) = await guard.scrub(
-                trace.messages, trace.output, trace.error_message)
+            await guard.scrub_trace(trace)
         await self._record(trace)
 
     def _function(self, path: str) -> Callable[..., Any]:
@@ -248,6 +247,3 @@ def _timings(hop: Hop, attempts: list[Any], gen: Generation) -> None:
         hop.prompt_tokens = sum(a.prompt_tokens for a in attempts) or hop.prompt_tokens
         hop.completion_tokens = sum(a.completion_tokens for a in attempts) or hop.completion_tokens
 
-
-def result_json(result: RunResult) -> str:
-    return json.dumps(result.as_dict(), ensure_ascii=False)

@@ -74,9 +74,8 @@ class StepSpec(_Strict):
         return "contract" if self.contract is not None else "tool" if self.tool is not None else "model"
 
     def templates(self) -> list[str]:
-        texts = [self.input] if self.kind == "contract" else [self.prompt, self.system or ""] \
-            if self.kind == "model" else list(_strings(self.args))
-        return texts + ["{" + path + "}" for path in self.when or {}]  # a `when` path reads like a template
+        texts = {"contract": [self.input], "model": [self.prompt, self.system or ""], "tool": _strings(self.args)}
+        return texts[self.kind] + ["{" + path + "}" for path in self.when or {}]  # a `when` path reads like a template
 
     @model_validator(mode="after")
     def _when_paths(self) -> StepSpec:
