@@ -212,3 +212,41 @@ def test_the_benchmark_routes_the_triage_contracts_to_specialists_when_asked() -
     assert [r.model for r in plain["ticket-category"].spec.ladder] == ["smollm2-135m"]
     assert [r.model for r in routed["ticket-category"].spec.ladder] == ["ticket-category-classifier"]
     assert [r.model for r in routed["next-action"].spec.ladder] == ["smollm2-135m"]
+
+
+REAL = """
+models: [{kind: llamacpp, id: smollm2-135m}]
+contracts:
+  - {name: mood, quality_target: 0.5, max_tokens: 4, output: {choice: [happy, angry]}, ladder: [smollm2-135m]}
+workflows:
+  - name: triage
+    steps:
+      - {id: mood, contract: mood, input: "{input}"}
+      - {id: customer, tool: "smallfleet.workload.support:lookup_customer", args: {text: "{input}"}}
+      - id: tags
+        model: smollm2-135m
+        prompt: "Ticket: {input}\\n\\nTags?"
+        instructions: false
+        max_tokens: 24
+        output: {json_schema: {type: object, properties: {tags: {type: array, items: {enum: [refund, bug]},
+                 maxItems: 1}}, required: [tags], additionalProperties: false}}
+    output: '{"mood": "{mood}", "plan": "{customer.plan}", "tags": {tags.tags}}'
+"""
+
+
+@pytest.mark.model
+def test_a_workflow_on_the_real_embedded_model(tmp_path: Path) -> None:
+    """Contract, tool and constrained model hops on SmolLM2 itself: valid answers, one traced run, a time split."""
+    from smallfleet.config.settings import Settings
+    from smallfleet.runtime import open_runtime
+
+    (tmp_path / "fleet.yaml").write_text(REAL)
+    settings = Settings(home=tmp_path, config_path=tmp_path / "fleet.yaml")
+    with open_runtime(settings) as runtime:
+        result = runtime.run_workflow("triage", "I was charged twice and I am furious!")
+        hops = runtime.store.run(result.run_id)
+    assert result.status == "ok", result.error
+    assert result.output["mood"] in ("happy", "angry") and result.output["plan"] in ("basic", "pro", "enterprise")
+    assert set(result.output["tags"]) <= {"refund", "bug"}
+    assert [h.step for h in hops] == ["mood", "customer", "tags"] and all(h.status == "ok" for h in hops)
+    assert result.hops[0].rung == 0 and result.hops[2].completion_tokens > 0 and result.breakdown_ms()["decode_ms"] > 0
