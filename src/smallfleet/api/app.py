@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -65,6 +65,11 @@ class LabelRequest(BaseModel):
 RUN_ID_HEADER = "x-smallfleet-run-id"
 
 
+def tenant_scope(who: Caller | None) -> AbstractContextManager[object]:
+    """The caller's tenant policy as an egress scope (the guard applies it to every remote call); none without keys."""
+    return egress_scope(who.tenant.egress, tenant=who.name) if who is not None else nullcontext()
+
+
 def run_id_of(request: Request) -> str | None:
     """The agent run a request belongs to (`x-smallfleet-run-id`: letters, digits, `._:-`, at most 64), so an agent
     framework's calls show as one run in `smallfleet traces show RUN_ID`; a malformed value is a 400."""
@@ -105,16 +110,18 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                        charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
     routed = RoutedChatService(router, writer, live)
 
-    async def responses_refused(req: ResponsesRequest, exc: SmallfleetError, tenant: str | None) -> str | None:
-        """A Responses request refused before the chat path (a field not served, an unknown previous response):
-        traced like any refusal, its content not kept."""
-        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint="/v1/responses", model=req.model,
-                      tenant=tenant, messages=[{"content": "[withheld: refused before serving]"}])
+    async def trace_refusal(model: str, tenant: str | None, exc: SmallfleetError, endpoint: str) -> str:
+        """A request refused before serving (403, 429 quota, a Responses field not served): traced, its content
+        not kept."""
+        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=endpoint, model=model, tenant=tenant,
+                      messages=[{"role": "user", "content": "[withheld: refused before serving]"}])
         record_failure(trace, exc, time.perf_counter())
         await writer.append(trace)
         return trace.id
 
-    responses = ResponsesService(ResponseStore(store), responses_refused)
+    responses = ResponsesService(ResponseStore(store), lambda req, exc, tenant: trace_refusal(
+        req.model, tenant, exc, "/v1/responses"))
+    runner = WorkflowRunner(router, writer.append, fleet.guard.settings.store_raw)
     created = int(time.time())
 
     @asynccontextmanager
@@ -163,17 +170,15 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             model_id = None if contract else fleet.resolve(request.model).info.id
         except ModelNotFound:
             model_id = None  # the service answers 400 naming what exists (and traces it)
-        if who is None:
-            return await (routed.create(request, endpoint=endpoint, run_id=run_id) if contract
-                          else chat.create(request, endpoint=endpoint, run_id=run_id))
+        tenant = who.name if who is not None else None
         try:
             if contract or model_id is not None:
                 tenancy.authorize(who, request.model, contract=contract, model_id=model_id)
         except SmallfleetError as exc:
-            return await _refused(request, who, exc, endpoint)
-        with egress_scope(who.tenant.egress, tenant=who.name):  # the guard applies it to every remote call
-            return await (routed.create(request, tenant=who.name, endpoint=endpoint, run_id=run_id) if contract
-                          else chat.create(request, tenant=who.name, endpoint=endpoint, run_id=run_id))
+            return smallfleet_response(exc, await trace_refusal(request.model, tenant, exc, endpoint))
+        with tenant_scope(who):
+            return await (routed.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id) if contract
+                          else chat.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatCompletionRequest, http: Request,
@@ -204,26 +209,14 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                 tenancy.authorize(who, step.contract, contract=True)
             elif step.model is not None:
                 tenancy.authorize(who, step.model, contract=False, model_id=fleet.resolve(step.model).info.id)
-        runner = WorkflowRunner(router, writer.append, fleet.guard.settings.store_raw)
-        if who is None:
-            result = await runner.run(spec, body.input)
-        else:
-            with egress_scope(who.tenant.egress, tenant=tenant):
-                result = await runner.run(spec, body.input, tenant)
+        with tenant_scope(who):
+            result = await runner.run(spec, body.input, tenant)
         return JSONResponse({**result.as_dict(), "breakdown_ms": result.breakdown_ms()},
                             headers={"x-smallfleet-run-id": result.run_id})
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:
         return responses.get(response_id, who.name if who is not None else None)
-
-    async def _refused(request: ChatCompletionRequest, who: Caller, exc: SmallfleetError, endpoint: str) -> Response:
-        """A tenant's request refused before serving (403, 429 quota): traced, its content not kept."""
-        trace = Trace(id=new_trace_id(), created_at=time.time(), endpoint=endpoint, model=request.model,
-                      tenant=who.name, messages=[{"role": "user", "content": "[withheld: refused before serving]"}])
-        record_failure(trace, exc, time.perf_counter())
-        await writer.append(trace)
-        return smallfleet_response(exc, trace.id)
 
     @app.get("/v1/models")
     async def list_models(who: Caller | None = Depends(caller)) -> dict[str, Any]:
