@@ -104,7 +104,7 @@ class Promotions:
         fleet: Fleet = self.router.fleet
         if card.model_id not in fleet.entries():
             if card.kind == "classifier" and self._encoder is None:
-                from smallfleet.specialists.classifier import Encoder
+                from smallfleet.embeddings import Encoder
 
                 self._encoder = Encoder()
             backend = specialist_backend(self.registry, card, self._encoder)

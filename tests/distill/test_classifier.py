@@ -16,9 +16,10 @@ from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.distill.dataset import build_dataset
 from smallfleet.distill.train_classifier import train_classifier
+from smallfleet.embeddings import Encoder
 from smallfleet.fleet import Fleet
 from smallfleet.route.router import Contract, Router
-from smallfleet.specialists.classifier import Encoder, layout_of
+from smallfleet.specialists.classifier import layout_of
 from tests.distill.conftest import INTENTS, intent_items, routed_trace
 
 

@@ -29,8 +29,9 @@ from smallfleet.backends.base import (
     TopLogprob,
 )
 from smallfleet.constrain.spec import Constraint
+from smallfleet.embeddings import Encoder
 from smallfleet.errors import InvalidRequest
-from smallfleet.specialists.classifier import EmbeddingClassifier, Encoder
+from smallfleet.specialists.classifier import EmbeddingClassifier
 
 
 def _log(p: float) -> float:

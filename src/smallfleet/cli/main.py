@@ -19,6 +19,7 @@ from smallfleet.cli.bench import bench_app
 from smallfleet.cli.distill import distill_app, specialists_app
 from smallfleet.cli.errors import one_line_errors
 from smallfleet.cli.guard import audit_app, guard_app
+from smallfleet.cli.kb import kb_app
 from smallfleet.cli.keys import keys_app
 from smallfleet.cli.models import models_app
 from smallfleet.cli.workflow import run_command, show_run
@@ -38,6 +39,7 @@ app.add_typer(specialists_app, name="specialists")
 app.add_typer(guard_app, name="guard")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(kb_app, name="kb")
 app.command("run")(run_command)
 
 

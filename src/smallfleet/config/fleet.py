@@ -161,6 +161,22 @@ class TenantConfig(_Strict):
     budget_usd: float | None = Field(None, ge=0, description="total spend allowed; unset: none")
 
 
+class KnowledgeBaseConfig(_Strict):
+    """A knowledge base (`knowledge_bases:` in the fleet file), filled with `smallfleet kb add NAME PATH...`.
+
+    ```yaml
+    knowledge_bases:
+      - name: python-faq
+        description: The Python FAQ
+        chunk_words: 200     # a chunk never spans two sections; longer sections are cut at paragraphs
+    ```
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    chunk_words: int = Field(200, ge=20, le=2000)
+
+
 class FleetConfig(_Strict):
     """The whole fleet file."""
 
@@ -170,6 +186,7 @@ class FleetConfig(_Strict):
     guard: GuardConfig = Field(default_factory=GuardConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
     workflows: list[WorkflowSpec] = Field(default_factory=list)
+    knowledge_bases: list[KnowledgeBaseConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:
@@ -191,7 +208,17 @@ class FleetConfig(_Strict):
         self._remote_rungs_can_enforce_outputs()
         self._tenants_name_what_exists(ids, names)
         self._workflows_name_what_exists(ids, names)
+        _unique("knowledge base", [k.name for k in self.knowledge_bases])
         return self
+
+    def knowledge_base(self, name: str) -> KnowledgeBaseConfig:
+        """The declared knowledge base `name` (a clear error naming the declared ones otherwise)."""
+        for kb in self.knowledge_bases:
+            if kb.name == name:
+                return kb
+        known = ", ".join(k.name for k in self.knowledge_bases) or "none"
+        raise ConfigError(f"no knowledge base {name!r} in the fleet file (declared: {known}); "
+                          "add it under `knowledge_bases:` first")
 
     def _workflows_name_what_exists(self, ids: list[str], names: list[str]) -> None:
         _unique("workflow", [w.name for w in self.workflows])

@@ -105,11 +105,11 @@ class MarkerFormat:
             desc = f" - {t.description}" if t.description else ""
             lines.append(f"- {t.name}{desc}; arguments schema: {compact(t.parameters)}")
         example = '[{"name": "function_name", "arguments": {...}}]'
-        if constraint.mode == "required":
-            lines.append(f"Reply only with {self.marker} followed by a JSON list of calls, like {self.marker}{example}.")
-        else:
-            lines.append(f"To call functions, reply with {self.marker} followed by a JSON list of calls, like "
-                         f"{self.marker}{example}. If no function fits the request, reply normally in text.")
+        # The same text in every mode (the grammar enforces `required`): an agent's first turn is often
+        # `required` and the next ones `auto`, and a system message that changed with the mode would make
+        # every later turn evaluate the whole prompt again instead of reusing the KV cache.
+        lines.append(f"To call functions, reply with {self.marker} followed by a JSON list of calls, like "
+                     f"{self.marker}{example}. If no function fits the request, reply normally in text.")
         if not constraint.parallel:
             lines.append("Call at most one function.")
         return "\n".join(lines)
@@ -164,8 +164,7 @@ class HermesFormat:
                 + f"bare: %json {bare}\n" + 'fenced: "```json\\n" bare "\\n```"\n' + text)
 
     def instructions(self, constraint: ToolsConstraint) -> str | None:
-        if constraint.mode == "required":
-            return "Answer with a function call." + ("" if constraint.parallel else " Call exactly one function.")
+        # Not dependent on the mode, for the same reason as `MarkerFormat.instructions`.
         return None if constraint.parallel else "Call at most one function."
 
     def template_tools(self, constraint: ToolsConstraint) -> list[dict[str, Any]] | None:

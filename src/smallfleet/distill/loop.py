@@ -236,7 +236,8 @@ async def _train_classifier(settings: Settings, config: FleetConfig, spec: Contr
                             incumbent: Scorecard | None, cards: dict[str, Scorecard]) -> tuple[Card, Scorecard, Backend]:
     from smallfleet.backends.classifier import ClassifierBackend
     from smallfleet.distill.train_classifier import train_classifier
-    from smallfleet.specialists.classifier import Encoder, layout_of
+    from smallfleet.embeddings import Encoder
+    from smallfleet.specialists.classifier import layout_of
 
     layout = layout_of(contract.constraint)
     assert layout is not None

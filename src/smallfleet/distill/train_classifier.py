@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from smallfleet.distill.dataset import Dataset, Example
+from smallfleet.embeddings import ENCODER, Encoder
 from smallfleet.errors import SmallfleetError
-from smallfleet.specialists.classifier import ENCODER, EmbeddingClassifier, Encoder, Layout
+from smallfleet.specialists.classifier import EmbeddingClassifier, Layout
 
 C_GRID = (1.0, 10.0, 100.0)
 

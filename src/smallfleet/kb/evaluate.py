@@ -1,0 +1,103 @@
+"""`smallfleet kb eval`: how well a knowledge base finds the passage that answers each question.
+
+A question file is JSON Lines: `{"id", "question", "answer_in": ["page.html#anchor", ...], "kind"}` per
+line (`answer_in` empty for a question the knowledge base cannot answer; a line with `_about` is a
+header and skipped). A retrieved chunk matches a gold location when its document's file name and its
+anchor are the ones named. Reported per retrieval mode and per question kind: recall@1/3/5/10 (a gold
+passage among the first k) and MRR (mean of 1/rank of the first gold passage within the first 10),
+over answerable questions; and, for the router's retrieval-confidence signal, the best cosine of
+answerable against unanswerable questions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+from smallfleet.errors import ConfigError
+from smallfleet.kb.retrieve import Retrieval, Retriever
+
+KS = (1, 3, 5, 10)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answer_in: tuple[str, ...]
+    kind: str
+
+
+def load_questions(path: Path) -> list[Question]:
+    """The questions of a JSONL file (a clear error naming the line for anything malformed)."""
+    out = []
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: line {n} is not JSON ({exc.msg})") from None
+        if not isinstance(item, dict):
+            raise ConfigError(f"{path}: line {n} is not a JSON object")
+        if "_about" in item:
+            continue
+        question, gold = item.get("question"), item.get("answer_in", [])
+        if not isinstance(question, str) or not question.strip():
+            raise ConfigError(f"{path}: line {n} has no 'question' string")
+        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+            raise ConfigError(f"{path}: line {n}: 'answer_in' must be a list of 'file#anchor' strings")
+        out.append(Question(str(item.get("id", n)), question, tuple(gold), str(item.get("kind", "question"))))
+    if not out:
+        raise ConfigError(f"{path}: no questions")
+    return out
+
+
+def gold_rank(found: Retrieval, gold: tuple[str, ...]) -> int | None:
+    """The 1-based rank of the first retrieved chunk that is one of the gold locations."""
+    for rank, hit in enumerate(found.hits, 1):
+        if f"{Path(hit.chunk.document).name}#{hit.chunk.anchor}" in gold:
+            return rank
+    return None
+
+
+def _summary(ranks: list[int | None]) -> dict[str, float | int]:
+    n = len(ranks)
+    out: dict[str, float | int] = {"questions": n}
+    for k in KS:
+        out[f"recall@{k}"] = round(sum(1 for r in ranks if r is not None and r <= k) / n, 3) if n else 0.0
+    out["mrr"] = round(sum(1 / r for r in ranks if r is not None) / n, 3) if n else 0.0
+    return out
+
+
+def evaluate_retrieval(retriever: Retriever, questions: list[Question],
+                       modes: tuple[str, ...] = ("hybrid", "lexical", "dense")) -> dict[str, object]:
+    """Recall@k and MRR per mode (overall and per kind), and the confidence signal's separation."""
+    report: dict[str, object] = {"questions": len(questions),
+                                 "answerable": sum(1 for q in questions if q.answer_in)}
+    for mode in modes:
+        ranks: dict[str, list[int | None]] = {}
+        cos_in: list[float] = []
+        cos_out: list[float] = []
+        ms: list[float] = []
+        for q in questions:
+            found = retriever.search(q.question, k=max(KS), mode=mode)
+            ms.append(found.ms)
+            if q.answer_in:
+                rank = gold_rank(found, q.answer_in)
+                ranks.setdefault("all", []).append(rank)
+                ranks.setdefault(q.kind, []).append(rank)
+                cos_in.append(found.top_cosine)
+            else:
+                cos_out.append(found.top_cosine)
+        ordered = sorted(ms)
+        report[mode] = {
+            **_summary(ranks.get("all", [])),
+            "by_kind": {kind: _summary(r) for kind, r in sorted(ranks.items()) if kind != "all"},
+            "ms_p50": round(median(ms), 1), "ms_p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+            "top_cosine_median": {"answerable": round(median(cos_in), 3) if cos_in else None,
+                                  "unanswerable": round(median(cos_out), 3) if cos_out else None},
+        }
+    return report

@@ -1,0 +1,234 @@
+"""A knowledge base on disk: one SQLite file with the documents, their chunks, a full-text index and the
+chunks' embeddings, under `SMALLFLEET_HOME/kb/NAME.sqlite` (no server).
+
+- Lexical search is SQLite's FTS5 with its built-in BM25 ranking (Porter stemming, Unicode folding):
+  incremental (a changed document's rows are replaced in place, nothing is rebuilt), persistent, and
+  the same model as PostgreSQL full-text search when the store grows past one machine.
+- Dense search is a plain float32 matrix of L2-normalised all-MiniLM-L6-v2 embeddings, kept as blobs
+  beside the chunks and multiplied in memory (measured: see `kb.retrieve`).
+- `add` re-indexes only what changed: a document whose bytes hash the same is skipped; a changed one
+  has its chunks replaced; one that fails to parse leaves the knowledge base as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from smallfleet.embeddings import DIMENSIONS, ENCODER
+from smallfleet.errors import ConfigError
+from smallfleet.kb.chunk import Chunk, chunk_sections
+from smallfleet.kb.parse import FORMATS, format_of, parse
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, bytes INTEGER NOT NULL,
+    chunks INTEGER NOT NULL, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, document TEXT NOT NULL REFERENCES documents(path) ON DELETE CASCADE,
+    anchor TEXT NOT NULL, part INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
+    embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, text, content='chunks', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); END;
+"""
+
+
+class Embedder:
+    """What the knowledge base needs of an encoder (`embeddings.Encoder`, or a test double)."""
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    document: str
+    anchor: str
+    part: int
+    title: str
+    text: str
+
+    @property
+    def cite_id(self) -> str:
+        """The short id prompts and citations use for this chunk."""
+        return f"c{self.id}"
+
+    @property
+    def location(self) -> str:
+        return Chunk(self.document, self.anchor, self.part, self.title, self.text).location
+
+
+@dataclass
+class AddReport:
+    """What one `add` did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    chunks: int = 0
+    bytes: int = 0
+    parse_s: float = 0.0
+    embed_s: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        return len(self.added) + len(self.updated)
+
+    def as_dict(self) -> dict[str, object]:
+        pages = self.indexed
+        return {"added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
+                "chunks": self.chunks, "bytes": self.bytes, "seconds": round(self.seconds, 2),
+                "parse_s": round(self.parse_s, 2), "embed_s": round(self.embed_s, 2),
+                "pages_per_s": round(pages / self.seconds, 1) if self.seconds and pages else None}
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """Files to add: each file given, and every supported file under each directory given (sorted)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+        elif path.is_file():
+            format_of(path)  # an unsupported file named on its own is an error, not skipped
+            out.append(path)
+        else:
+            raise ConfigError(f"{path}: no such file or directory")
+    return out
+
+
+class KnowledgeBase:
+    """One knowledge base file. Not shared across threads: open one per user (they are cheap)."""
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        self.path = path
+        self.name = name or path.stem
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (ENCODER,))
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+        self._db.commit()
+        self._matrix: tuple[int, np.ndarray, np.ndarray] | None = None  # (version, ids, embeddings)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change: caches of this knowledge base's answers key on it."""
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+
+    def add(self, paths: Iterable[Path], encoder: Embedder, max_words: int = 200,
+            progress: Callable[[str], None] | None = None) -> AddReport:
+        """Parse, chunk, embed and index the files under `paths`; unchanged files are skipped. Each document is
+        written in its own transaction: one that fails to parse raises with nothing of it written."""
+        started = time.perf_counter()
+        report = AddReport()
+        known = dict(self._db.execute("SELECT path, sha256 FROM documents"))
+        for file in expand(paths):
+            key = str(file.resolve())
+            data = file.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if known.get(key) == digest:
+                report.unchanged.append(key)
+                continue
+            t0 = time.perf_counter()
+            chunks = chunk_sections(key, parse(file, data), max_words)  # a ParseError names the file
+            t1 = time.perf_counter()
+            vectors = encoder.encode([c.text for c in chunks]) if chunks else np.zeros((0, DIMENSIONS), np.float32)
+            report.parse_s += t1 - t0
+            report.embed_s += time.perf_counter() - t1
+            with self._db:
+                self._db.execute("DELETE FROM documents WHERE path = ?", (key,))
+                self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                                 (key, digest, format_of(file), len(data), len(chunks), time.time()))
+                self._db.executemany(
+                    "INSERT INTO chunks (document, anchor, part, title, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(key, c.anchor, c.part, c.title, c.text, np.asarray(v, np.float32).tobytes())
+                     for c, v in zip(chunks, vectors, strict=True)])
+                self._bump()
+            (report.updated if key in known else report.added).append(key)
+            report.chunks += len(chunks)
+            report.bytes += len(data)
+            if progress is not None:
+                progress(f"{file}: {len(chunks)} chunks")
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def remove_document(self, path: str) -> bool:
+        """Drop one document (by the path it was added under, or that path resolved) and its chunks."""
+        key = path if self._has(path) else str(Path(path).resolve())
+        with self._db:
+            gone = self._db.execute("DELETE FROM documents WHERE path = ?", (key,)).rowcount
+            if gone:
+                self._bump()
+        return bool(gone)
+
+    def _has(self, path: str) -> bool:
+        return self._db.execute("SELECT 1 FROM documents WHERE path = ?", (path,)).fetchone() is not None
+
+    def _bump(self) -> None:
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+
+    def documents(self) -> list[dict[str, object]]:
+        rows = self._db.execute("SELECT path, format, bytes, chunks, added_at FROM documents ORDER BY path")
+        return [{"path": p, "format": f, "bytes": b, "chunks": c, "added_at": a} for p, f, b, c, a in rows]
+
+    def stats(self) -> dict[str, object]:
+        docs, chunks = self._db.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM documents").fetchone()
+        return {"name": self.name, "documents": docs, "chunks": chunks, "version": self.version,
+                "encoder": ENCODER, "file": str(self.path), "file_bytes": _size(self.path)}
+
+    def chunks(self, ids: Iterable[int]) -> list[StoredChunk]:
+        """The chunks with these ids, in the order given (unknown ids are left out)."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(f"SELECT id, document, anchor, part, title, text FROM chunks WHERE id IN ({marks})",
+                                wanted)
+        by_id = {r[0]: StoredChunk(*r) for r in rows}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """Chunk ids by BM25 over title and text for any of `terms` (best first; score: higher is better)."""
+        if not terms:
+            return []
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self._db.execute("SELECT rowid, bm25(chunks_fts, 2.0, 1.0) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                                "ORDER BY bm25(chunks_fts, 2.0, 1.0) LIMIT ?", (query, k))
+        return [(i, -score) for i, score in rows]  # FTS5's bm25() is lower-is-better
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, embeddings) of every chunk, loaded once per version of the knowledge base."""
+        version = self.version
+        if self._matrix is None or self._matrix[0] != version:
+            rows = self._db.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), DIMENSIONS)
+                   if rows else np.zeros((0, DIMENSIONS), np.float32))
+            self._matrix = (version, ids, emb)
+        return self._matrix[1], self._matrix[2]
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def kb_path(home: Path, name: str) -> Path:
+    return home / "kb" / f"{name}.sqlite"
