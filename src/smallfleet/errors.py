@@ -90,3 +90,11 @@ class BackendTimeout(BackendError):
 
     status = 504
     code = "backend_timeout"
+
+
+class KnowledgeBaseUnavailable(SmallfleetError):
+    """A grounded contract's knowledge base has no index yet (or none is configured): nothing to answer from."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "knowledge_base_unavailable"

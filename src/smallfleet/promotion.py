@@ -12,6 +12,8 @@ started with and none fails. The gateway calls `refresh` every `interval_s` seco
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -95,6 +97,8 @@ class Promotions:
     def _load_contract(self, spec: ContractSpec, card: Card | None) -> Contract:
         served = with_specialist(spec, card)
         contract = Contract.load(served, self.thresholds.load(spec.name))
+        contract.version = hashlib.sha256(json.dumps([served.model_dump(mode="json"), card.version if card else None,
+                                                      self._rules_mtime(spec.name)]).encode()).hexdigest()[:16]
         path = predictor_path(self.home, spec.name, served.ladder[0].model)
         if path.is_file():
             contract.predictor, contract.skip_below = TextPredictor.load(path), PREDICTOR_SKIP_BELOW
@@ -103,12 +107,16 @@ class Promotions:
     def _entry(self, card: Card) -> None:
         fleet: Fleet = self.router.fleet
         if card.model_id not in fleet.entries():
-            if card.kind == "classifier" and self._encoder is None:
-                from smallfleet.embeddings import Encoder
-
-                self._encoder = Encoder()
-            backend = specialist_backend(self.registry, card, self._encoder)
+            backend = specialist_backend(self.registry, card, self.encoder() if card.kind == "classifier" else None)
             fleet.add(FleetEntry(backend, Admission(card.model_id, 1, 64, 30.0)))
+
+    def encoder(self):  # noqa: ANN201 - an embeddings.Encoder
+        """The one sentence encoder of this gateway (classifier specialists and knowledge bases), loaded on first use."""
+        if self._encoder is None:
+            from smallfleet.embeddings import Encoder
+
+            self._encoder = Encoder()
+        return self._encoder
 
     def refresh(self) -> list[str]:
         """Swap in every contract whose promoted version or calibrated rules changed; the names swapped."""
@@ -125,6 +133,8 @@ class Promotions:
             if card is not None:
                 self._entry(card)
             self.router.contracts[name] = self._load_contract(spec, card)  # one assignment: the swap
+            if self.router.cache is not None and name in self._served:  # answers of the old ladder: gone
+                self.router.cache.invalidate(name)
             self._served[name] = key
             changed.append(name)
         return changed

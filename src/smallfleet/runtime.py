@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 from smallfleet.config.fleet import FleetConfig, load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.errors import InvalidRequest
+from smallfleet.cache.store import AnswerCache
 from smallfleet.fleet import Fleet
+from smallfleet.kb.library import Library
 from smallfleet.promotion import Promotions
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Contract, RouteResult, Router, RouterState
@@ -40,6 +42,10 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str,
     specialists, wrapped in the `Promotions` that keeps them current; `spent` restores budgets."""
     router = Router(fleet, {}, RouterState(spent_usd=dict(spent or {})))
     promotions = Promotions(router, {c.name: c for c in config.contracts}, home)
+    if config.knowledge_bases:
+        router.library = Library(home, [k.name for k in config.knowledge_bases], promotions.encoder)
+    if any(c.cache is not None for c in config.contracts):
+        router.cache = AnswerCache(home / "cache.db", config.cache.max_entries)
     promotions.refresh()
     return promotions
 

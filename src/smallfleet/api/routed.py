@@ -36,6 +36,8 @@ def route_headers(result: RouteResult, trace_id: str) -> dict[str, str]:
         headers["x-smallfleet-escalation-reason"] = result.escalation_reason
     if result.confidence is not None:
         headers["x-smallfleet-confidence"] = f"{result.confidence:.4f}"
+    if result.cached is not None:  # exact or semantic: the answer came from the cache; miss; sensitive: bypassed
+        headers["x-smallfleet-cache"] = result.cached
     return headers
 
 

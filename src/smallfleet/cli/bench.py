@@ -254,3 +254,17 @@ def agents_sdk(
     from smallfleet.evals.agents_sdk_run import run_agents_sdk
 
     _print(run_agents_sdk(model, question), as_json)
+
+
+@bench_app.command("cache")
+@one_line_errors
+def cache_bench(
+    threshold: float = typer.Option(0.9, min=0.0, max=1.0, help="the semantic match threshold (cosine)"),
+    top_k: int = typer.Option(3, min=1, max=20, help="passages retrieved per question"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The answer cache on the Python FAQ's paraphrase and near-miss pairs: hit rate, false-hit rate, latency
+    of a hit against a miss, and a threshold sweep with and without the passage check."""
+    from smallfleet.evals.cache_bench import run_cache_bench
+
+    _print(run_cache_bench(threshold, top_k), as_json)

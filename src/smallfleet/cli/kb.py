@@ -155,10 +155,15 @@ def kb_remove(name: str, document: str | None = typer.Option(None, help="remove 
 @kb_app.command("eval")
 @one_line_errors
 def kb_eval(name: str, questions: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                                        help="JSON Lines: question, answer_in, kind"),
+                                                        help="JSON Lines: question, answer_in, kind, keywords"),
             modes: str = typer.Option("hybrid,lexical,dense", help="retrieval modes to compare"),
+            contract: str | None = typer.Option(None, help="also answer every question through this grounded "
+                                                            "contract and score the answers"),
+            sample: int | None = typer.Option(None, min=1, help="answer only this many questions, evenly spaced "
+                                                                "through the file (retrieval uses them all)"),
             as_json: bool = typer.Option(False, "--json", help="print one JSON object")) -> None:
-    """Retrieval recall@k and MRR of NAME on QUESTIONS, per mode and per kind of question."""
+    """Retrieval recall@k and MRR of NAME on QUESTIONS, per mode and kind; with --contract, answer accuracy,
+    citation precision, local share, escalation reasons and latency of grounded answers."""
     from smallfleet.embeddings import Encoder
     from smallfleet.kb.evaluate import evaluate_retrieval, load_questions
     from smallfleet.kb.retrieve import Retriever
@@ -170,7 +175,29 @@ def kb_eval(name: str, questions: Path = typer.Argument(..., exists=True, dir_ok
     items = load_questions(questions)
     kb = _open(name)
     try:
-        report = evaluate_retrieval(Retriever(kb, Encoder()), items, wanted)
+        report: dict[str, object] = {"knowledge_base": name,
+                                     "retrieval": evaluate_retrieval(Retriever(kb, Encoder()), items, wanted)}
+        if contract is not None:
+            report["answers"] = _answers(name, contract, items, sample, kb)
     finally:
         kb.close()
-    _print({"knowledge_base": name, **report}, as_json)
+    _print(report, as_json)
+
+
+def _answers(name: str, contract: str, items: list, sample: int | None, kb) -> dict[str, object]:  # noqa: ANN001
+    from smallfleet.kb.evaluate import evaluate_answers
+    from smallfleet.runtime import open_runtime
+
+    if sample is not None and sample < len(items):
+        step = len(items) / sample
+        items = [items[int(i * step)] for i in range(sample)]
+
+    def locate(cite_id: str) -> str:
+        found = kb.chunks([int(cite_id[1:])]) if cite_id[1:].isdigit() else []
+        return f"{Path(found[0].document).name}#{found[0].anchor}" if found else ""
+
+    with open_runtime() as runtime:
+        spec = runtime.router.contracts.get(contract)
+        if spec is None or spec.spec.grounding is None or spec.spec.grounding.knowledge_base != name:
+            raise ConfigError(f"--contract {contract!r} must be a contract of the fleet file grounded on {name!r}")
+        return evaluate_answers(runtime, contract, items, locate)

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from smallfleet.cli.bench import bench_app
+from smallfleet.cli.cache import cache_app
 from smallfleet.cli.distill import distill_app, specialists_app
 from smallfleet.cli.errors import one_line_errors
 from smallfleet.cli.guard import audit_app, guard_app
@@ -40,6 +41,7 @@ app.add_typer(guard_app, name="guard")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(kb_app, name="kb")
+app.add_typer(cache_app, name="cache")
 app.command("run")(run_command)
 
 

@@ -177,6 +177,12 @@ class KnowledgeBaseConfig(_Strict):
     chunk_words: int = Field(200, ge=20, le=2000)
 
 
+class CacheConfig(_Strict):
+    """The answer cache for contracts with `cache:` (`cache:` at the top of the fleet file)."""
+
+    max_entries: int = Field(10_000, ge=1, description="past this, the least recently used answers go")
+
+
 class FleetConfig(_Strict):
     """The whole fleet file."""
 
@@ -187,6 +193,7 @@ class FleetConfig(_Strict):
     tenants: list[TenantConfig] = Field(default_factory=list)
     workflows: list[WorkflowSpec] = Field(default_factory=list)
     knowledge_bases: list[KnowledgeBaseConfig] = Field(default_factory=list)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _ids_unique_and_default_known(self) -> FleetConfig:
@@ -209,6 +216,11 @@ class FleetConfig(_Strict):
         self._tenants_name_what_exists(ids, names)
         self._workflows_name_what_exists(ids, names)
         _unique("knowledge base", [k.name for k in self.knowledge_bases])
+        declared = [k.name for k in self.knowledge_bases]
+        for i, contract in enumerate(self.contracts):
+            if contract.grounding is not None and contract.grounding.knowledge_base not in declared:
+                raise ValueError(f"contracts[{i}].grounding.knowledge_base: {contract.grounding.knowledge_base!r} "
+                                 f"is not one of the knowledge bases: {', '.join(declared) or 'none declared'}")
         return self
 
     def knowledge_base(self, name: str) -> KnowledgeBaseConfig:

@@ -83,6 +83,11 @@ class AcceptRule(_Strict):
     min_token_logprob: float | None = None
     min_margin: float | None = Field(None, ge=0, le=1)
     min_agreement: float | None = Field(None, ge=0, le=1)
+    # Grounded contracts only (`grounding:`): the best passage's cosine similarity to the question (checked
+    # before the rung runs: a rung that would not be accepted is skipped) and the share of the answer's
+    # content words found in the passages it cites.
+    min_retrieval: float | None = Field(None, ge=-1, le=1)
+    min_support: float | None = Field(None, ge=0, le=1)
 
 
 class Rung(_Strict):
@@ -95,6 +100,27 @@ class Rung(_Strict):
         "contract", description="contract: instructions + examples + input; input: the input alone, with the "
                                 "constraint's instructions (a specialist fine-tuned on exactly that prompt); bare: "
                                 "the input alone, without them (the grammar still enforces the shape)")
+
+
+class Grounding(_Strict):
+    """Answer from a knowledge base: the top passages go into the prompt, the answer cites them."""
+
+    knowledge_base: str
+    top_k: int = Field(4, ge=1, le=20, description="passages retrieved and quoted per request")
+    passage_words: int = Field(150, ge=20, le=2000, description="each passage quoted up to this many words")
+    max_citations: int = Field(3, ge=1, le=20)
+    answer_chars: int = Field(300, ge=20, le=4000, description="the answer's length limit, enforced by the "
+                              "grammar (so a small model closes its answer instead of running out of tokens)")
+
+
+class CacheSpec(_Strict):
+    """Serve repeated requests from the answer cache (see `cache.store`)."""
+
+    ttl_s: float = Field(3600.0, gt=0, description="how long an answer may be served again")
+    semantic: float | None = Field(None, gt=0, le=1, description="also serve a near question's answer when the cosine "
+                                   "similarity is at least this and verification passes (grounded contracts: "
+                                   "the very same passages retrieved, in the same order)")
+    sensitive: bool = Field(False, description="cache requests in which the guard detects sensitive values too")
 
 
 class Example(_Strict):
@@ -115,7 +141,22 @@ class ContractSpec(_Strict):
     max_tokens: int = Field(256, ge=1)
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of locally accepted answers also asked of the "
                                "top rung in the background (policy and budget permitting) to measure live quality")
+    grounding: Grounding | None = None
+    cache: CacheSpec | None = None
     ladder: list[Rung] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _grounded_output_is_implied(self) -> ContractSpec:
+        if self.grounding is not None and self.output != OutputSpec():
+            raise ValueError("a grounded contract answers {answer, citations}: leave `output` out")
+        if self.cache is not None and self.cache.semantic is not None and self.grounding is None:
+            raise ValueError("cache.semantic needs `grounding:`: a near question's answer is served only when the "
+                             "same passages are retrieved for it (other contracts: exact matches only)")
+        if self.grounding is None:
+            for i, rung in enumerate(self.ladder):
+                if rung.accept.min_retrieval is not None or rung.accept.min_support is not None:
+                    raise ValueError(f"ladder[{i}].accept: min_retrieval and min_support need `grounding:`")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""`smallfleet kb eval`: how well a knowledge base finds the passage that answers each question.
+"""`smallfleet kb eval`: how well a knowledge base finds the passage that answers each question, and (with a
+grounded contract) how well the fleet answers from it.
 
 A question file is JSON Lines: `{"id", "question", "answer_in": ["page.html#anchor", ...], "kind"}` per
 line (`answer_in` empty for a question the knowledge base cannot answer; a line with `_about` is a
@@ -7,11 +8,21 @@ anchor are the ones named. Reported per retrieval mode and per question kind: re
 passage among the first k) and MRR (mean of 1/rank of the first gold passage within the first 10),
 over answerable questions; and, for the router's retrieval-confidence signal, the best cosine of
 answerable against unanswerable questions.
+
+Answers (`evaluate_answers`, through a grounded contract's whole ladder): an answerable question is
+answered right when the answer cites a gold passage and contains one of the question's expected
+keywords (words the FAQ's answer uses: `copy.deepcopy`, `global`); an unanswerable one when the
+answer is the not-found answer. Reported beside it: `cites_gold` (the lenient half: a gold passage
+among the citations, whatever the answer says), citation precision (the share of citations, on
+answerable questions, that are gold passages), local share (answered by the ladder's first rung),
+escalation reasons, and latency per request.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -28,6 +39,7 @@ class Question:
     question: str
     answer_in: tuple[str, ...]
     kind: str
+    keywords: tuple[str, ...] = ()
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -49,7 +61,9 @@ def load_questions(path: Path) -> list[Question]:
             raise ConfigError(f"{path}: line {n} has no 'question' string")
         if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
             raise ConfigError(f"{path}: line {n}: 'answer_in' must be a list of 'file#anchor' strings")
-        out.append(Question(str(item.get("id", n)), question, tuple(gold), str(item.get("kind", "question"))))
+        keywords = tuple(k for k in item.get("keywords", []) if isinstance(k, str))
+        out.append(Question(str(item.get("id", n)), question, tuple(gold), str(item.get("kind", "question")),
+                            keywords))
     if not out:
         raise ConfigError(f"{path}: no questions")
     return out
@@ -101,3 +115,54 @@ def evaluate_retrieval(retriever: Retriever, questions: list[Question],
                                   "unanswerable": round(median(cos_out), 3) if cos_out else None},
         }
     return report
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
+
+
+def evaluate_answers(runtime, contract: str, questions: list[Question],  # noqa: ANN001 - a runtime.Runtime
+                     locate) -> dict[str, object]:  # noqa: ANN001 - cite id -> "file#anchor"
+    """Run each question through `contract` (grounded) and score the answers (see the module's docstring)."""
+    from smallfleet.kb.grounded import NOT_FOUND
+
+    rows = []
+    for q in questions:
+        started = time.perf_counter()
+        result = runtime.run(contract, q.question)
+        ms = (time.perf_counter() - started) * 1000
+        answer, cited = None, []
+        if result.outcome is not None and result.outcome.valid and result.outcome.content:
+            value = json.loads(result.outcome.content)
+            answer, cited = value.get("answer"), list(value.get("citations", []))
+        found = answer is not None and not (answer == NOT_FOUND and not cited)
+        gold_cited = [c for c in cited if locate(c) in q.answer_in]
+        keyword = not q.keywords or any(k.lower() in str(answer).lower() for k in q.keywords)
+        cites_gold = found and bool(gold_cited)
+        right = (cites_gold and keyword) if q.answer_in else (answer == NOT_FOUND and not cited)
+        rows.append({"id": q.id, "kind": q.kind, "answerable": bool(q.answer_in), "right": right,
+                     "cites_gold": cites_gold, "cited": len(cited), "gold_cited": len(gold_cited), "local": result.local,
+                     "rung": result.rung, "reason": (result.escalation_reason or "").split(";")[0] or None,
+                     "ms": ms, "answer": answer})
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    cited = sum(int(r["cited"]) for r in answerable)
+    by_kind: dict[str, list[dict]] = {}
+    for r in rows:
+        by_kind.setdefault(str(r["kind"]), []).append(r)
+    ms = [float(r["ms"]) for r in rows]
+    return {
+        "contract": contract, "questions": len(rows),
+        "answer_accuracy": round(sum(r["right"] for r in rows) / len(rows), 3) if rows else 0.0,
+        "answerable_accuracy": round(sum(r["right"] for r in answerable) / len(answerable), 3) if answerable else None,
+        "cites_gold": round(sum(r["cites_gold"] for r in answerable) / len(answerable), 3) if answerable else None,
+        "unanswerable_accuracy": (round(sum(r["right"] for r in unanswerable) / len(unanswerable), 3)
+                                  if unanswerable else None),
+        "citation_precision": round(sum(int(r["gold_cited"]) for r in answerable) / cited, 3) if cited else None,
+        "by_kind": {k: round(sum(r["right"] for r in v) / len(v), 3) for k, v in sorted(by_kind.items())},
+        "local_share": round(sum(r["local"] and r["rung"] == 0 for r in rows) / len(rows), 3) if rows else 0.0,
+        "escalation_reasons": dict(Counter(str(r["reason"]) for r in rows if r["reason"])),
+        "ms_p50": _percentile(ms, 0.5), "ms_p95": _percentile(ms, 0.95),
+        "examples": [{k: r[k] for k in ("id", "kind", "right", "answer")} for r in rows[:5]],
+    }

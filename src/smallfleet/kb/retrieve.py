@@ -1,8 +1,13 @@
-"""Hybrid retrieval: BM25 (FTS5) and dense (MiniLM cosine) candidates, fused by reciprocal rank.
+"""Hybrid retrieval: BM25 (FTS5) and dense (MiniLM cosine) candidates, fused by weighted reciprocal rank.
 
-Each list contributes `1 / (k + rank)` per chunk (k = 60, the usual constant); the fused order is by
-the sum. Lexical search finds exact names (`copy.deepcopy`, `UnboundLocalError`); dense search finds
-paraphrases and survives typos. The confidence signals the router reads for grounded answers are the
+Each list contributes `weight / (k + rank)` per chunk; the fused order is by the sum. Lexical search
+finds exact names (`copy.deepcopy`, `UnboundLocalError`); dense search finds paraphrases and survives
+typos. Measured on the 213 answerable questions of the Python FAQ set (recall@1 / recall@5 / MRR):
+dense alone 0.911 / 0.986 / 0.939, BM25 alone 0.681 / 0.859 / 0.759, plain RRF (k 60, equal weights)
+0.845 / 0.953 / 0.892, and lexical weight 0.5 with k 10 (the default here) 0.864 / 0.986 / 0.918. The
+set's paraphrases were written to avoid the FAQ's wording, which favours dense search; the lexical
+half keeps exact identifiers first (keyword questions, recall@1: hybrid 0.905, dense 0.857). These
+weights were chosen on that set, so they fit it; `mode` picks dense or lexical alone. The confidence signals the router reads for grounded answers are the
 best chunk's cosine similarity to the question and its margin over the runner-up.
 
 Dense search is a matrix product over every chunk (brute force). Measured on the whole Python
@@ -14,13 +19,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from smallfleet.kb.store import Embedder, KnowledgeBase, StoredChunk
 
-RRF_K = 60
+RRF_K = 10
+LEXICAL_WEIGHT = 0.5
 _WORD = re.compile(r"[\w.]+", re.UNICODE)
 # Words that carry no topic in a question (BM25's IDF would weigh them down anyway; leaving them out
 # keeps the OR query small).
@@ -58,6 +64,7 @@ class Retrieval:
     top_cosine: float  # the best cosine over the whole knowledge base
     margin: float  # best minus second-best cosine
     ms: float
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)  # the question's embedding
 
     def ids(self) -> list[str]:
         return [h.chunk.cite_id for h in self.hits]
@@ -66,10 +73,13 @@ class Retrieval:
 class Retriever:
     """Searches one knowledge base; the encoder is shared (it is the expensive part)."""
 
-    def __init__(self, kb: KnowledgeBase, encoder: Embedder, candidates: int = 50) -> None:
+    def __init__(self, kb: KnowledgeBase, encoder: Embedder, candidates: int = 50,
+                 lexical_weight: float = LEXICAL_WEIGHT, rrf_k: int = RRF_K) -> None:
         self.kb = kb
         self.encoder = encoder
         self.candidates = candidates
+        self.lexical_weight = lexical_weight
+        self.rrf_k = rrf_k
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> Retrieval:
         """The top `k` chunks for `query` by `mode`: hybrid (fused), lexical or dense."""
@@ -83,9 +93,9 @@ class Retriever:
         if mode == "lexical":
             dense = []
         fused: dict[int, float] = {}
-        for ranking in (lexical, dense):
+        for weight, ranking in ((self.lexical_weight, lexical), (1.0, dense)):
             for rank, chunk_id in enumerate(ranking, 1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.rrf_k + rank)
         best = sorted(fused, key=lambda c: -fused[c])[:k]
         position = {int(c): n for n, c in enumerate(ids)}
         lex_rank = {c: r for r, c in enumerate(lexical, 1)}
@@ -94,4 +104,4 @@ class Retriever:
                          float(cosines[position[chunk.id]])) for chunk in self.kb.chunks(best))
         top = sorted(cosines[order[:2]].tolist(), reverse=True) if len(order) else [0.0]
         margin = top[0] - top[1] if len(top) > 1 else top[0]
-        return Retrieval(query, hits, float(top[0]), float(margin), (time.perf_counter() - started) * 1000)
+        return Retrieval(query, hits, float(top[0]), float(margin), (time.perf_counter() - started) * 1000, question)

@@ -49,7 +49,8 @@ class LiveSampler:
         """Schedule a background check of a locally accepted answer if the contract samples it; True if scheduled.
         It runs under the caller's egress scope (the task inherits it) and is charged to `tenant`."""
         contract = self.router.contracts.get(result.contract)
-        if contract is None or result.outcome is None or not result.local or len(contract.spec.ladder) < 2:
+        if (contract is None or result.outcome is None or not result.local or len(contract.spec.ladder) < 2
+                or result.cached in ("exact", "semantic")):  # an answer checked when it was first given
             return False
         if not sampled(trace_id, contract.spec.shadow_rate):
             return False

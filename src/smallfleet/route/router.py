@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
-from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
+from smallfleet.backends.base import ChatMessage, Generation, SamplingParams, Timings, ToolCall
+from smallfleet.cache.store import AnswerCache, Entry, cache_key, canonical
 from smallfleet.constrain.compile import grammar_for
 from smallfleet.constrain.outcome import Outcome, canonical, settle
-from smallfleet.constrain.spec import Constraint
+from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint
 from smallfleet.contracts.spec import AcceptRule, ContractSpec, Rung
 from smallfleet.errors import (
     BackendError,
@@ -32,12 +33,16 @@ from smallfleet.errors import (
     BackendUnavailable,
     ConfigError,
     ContextLengthExceeded,
+    KnowledgeBaseUnavailable,
     Overloaded,
     SmallfleetError,
 )
 from smallfleet.fleet import Fleet, FleetEntry
 from smallfleet.guard.egress import Policy, egress_scope, stricter
 from smallfleet.guard.redact import Redaction
+from smallfleet.kb import grounded
+from smallfleet.kb.library import Library
+from smallfleet.kb.retrieve import Retrieval
 from smallfleet.route.breaker import CircuitBreaker
 from smallfleet.route.signals import Signals, rejection, signals_of
 
@@ -61,6 +66,17 @@ class Contract:
     rules: list[AcceptRule]
     predictor: Predictor | None = None
     skip_below: float = 0.0  # predicted success probability under which the first rung is skipped
+    retrieval: float | None = None  # grounded contracts, per request: the best passage's cosine similarity
+    version: str = "declared"  # what is served (spec, specialist, rules): cached answers key on it
+
+    def for_text(self, text: str) -> Contract:
+        """The contract for one input: a grounded contract's answer schema admits exactly the passage ids
+        quoted in `text` (see `kb.grounded`); any other contract is returned as it is."""
+        grounding = self.spec.grounding
+        if grounding is None:
+            return self
+        schema = grounded.answer_schema(grounded.passage_ids(text), grounding.max_citations, grounding.answer_chars)
+        return replace(self, constraint=JsonSchemaConstraint(schema=schema))
 
     @classmethod
     def load(cls, spec: ContractSpec, thresholds: Mapping[str, AcceptRule] | None = None) -> Contract:
@@ -69,7 +85,7 @@ class Contract:
         if constraint is not None:
             grammar_for(constraint, f"contract {spec.name!r} output")
         validators = [(path, _import_validator(spec.name, path)) for path in spec.validators]
-        rules = [(thresholds or {}).get(rung.model, rung.accept) for rung in spec.ladder]
+        rules = [_with_grounding(rung.accept, (thresholds or {}).get(rung.model, rung.accept)) for rung in spec.ladder]
         return cls(spec, constraint, validators, rules)
 
     def messages(self, text: str, rung: Rung | None = None) -> tuple[ChatMessage, ...]:
@@ -79,15 +95,16 @@ class Contract:
         if rung is not None and rung.prompt in ("input", "bare"):
             return (ChatMessage("user", text),)
         msgs: list[ChatMessage] = []
-        if self.spec.instructions:
-            msgs.append(ChatMessage("system", self.spec.instructions))
+        instructions = self.spec.instructions or (grounded.INSTRUCTIONS if self.spec.grounding else "")
+        if instructions:
+            msgs.append(ChatMessage("system", instructions))
         for ex in self.spec.examples:
             msgs += [ChatMessage("user", ex.input), ChatMessage("assistant", ex.output)]
         msgs.append(ChatMessage("user", text))
         return tuple(msgs)
 
     def check(self, gen: Generation) -> Outcome:
-        """The constraint's verdict, then every validator's."""
+        """The constraint's verdict, then every validator's (a grounded contract: `for_text` first)."""
         outcome = settle(self.constraint, gen.text, gen.finish_reason, gen.tool_calls)
         if not outcome.valid:
             return outcome
@@ -99,6 +116,14 @@ class Contract:
             if problem:
                 return Outcome(outcome.content, outcome.tool_calls, valid=False, problem=f"{path}: {problem}")
         return outcome
+
+
+def _with_grounding(declared: AcceptRule, rule: AcceptRule) -> AcceptRule:
+    """A calibrated rule (log-prob thresholds) keeps the declared grounding thresholds, which calibration does
+    not fit."""
+    if rule is declared or (declared.min_retrieval is None and declared.min_support is None):
+        return rule
+    return rule.model_copy(update={"min_retrieval": declared.min_retrieval, "min_support": declared.min_support})
 
 
 def never_accepts(rule: AcceptRule) -> bool:
@@ -151,6 +176,10 @@ class RouteResult:
     # stay in that redacted view (traces and training data are kept in it); `restored()` is the caller's.
     view: str | None = None
     redaction: Redaction | None = None
+    # Grounded contracts: the input with its passages (before any redaction) and what retrieval found.
+    grounded_input: str | None = None
+    retrieval: dict[str, object] | None = None
+    cached: str | None = None  # contracts with `cache:`: exact | semantic (a hit), miss, or sensitive (bypassed)
 
     def restored(self) -> RouteResult:
         """This result as the caller receives it: placeholders in the answer replaced by the values."""
@@ -182,6 +211,17 @@ class RouteResult:
         return [asdict(a) for a in self.attempts]
 
 
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the cache said about one request before routing."""
+
+    status: str  # exact | semantic | miss | sensitive
+    key: str | None
+    tenant: str | None
+    version: str | None
+    entry: Entry | None
+
+
 class NoAnswer(BackendError):
     """Every rung failed, was rejected or was not allowed to run."""
 
@@ -205,10 +245,13 @@ class RouterState:
 class Router:
     """Runs contracts over a fleet."""
 
-    def __init__(self, fleet: Fleet, contracts: dict[str, Contract], state: RouterState | None = None) -> None:
+    def __init__(self, fleet: Fleet, contracts: dict[str, Contract], state: RouterState | None = None,
+                 library: Library | None = None) -> None:
         self.fleet = fleet
         self.contracts = contracts
         self.state = state or RouterState()
+        self.library = library
+        self.cache: AnswerCache | None = None
 
     def contract(self, name: str) -> Contract:
         return self.contracts[name]
@@ -228,16 +271,118 @@ class Router:
         return messages[0].content, redaction
 
     async def run(self, name: str, text: str, *, shadow: bool = False) -> RouteResult:
-        """Route `text` through the contract's ladder under its egress policy (and any stricter one in force)."""
+        """Route `text` through the contract's ladder under its egress policy (and any stricter one in force),
+        answering from the cache instead where the contract allows it and the answer may be served."""
+        started = time.perf_counter()
         spec = self.contracts[name].spec
+        question = text
+        lookup = await self._cache_lookup(name, text) if self.cache is not None and spec.cache and not shadow else None
+        if lookup is not None and lookup.entry is not None:
+            return self._from_cache(name, lookup, started)
+        found: Retrieval | None = None
+        if spec.grounding is not None:
+            text, found = await self.ground(name, text)
+            if lookup is not None and lookup.key is not None and spec.cache and spec.cache.semantic:
+                hit = self._near_hit(name, lookup, found)
+                if hit is not None:
+                    return self._from_cache(name, hit, started)
         view, redaction = await self.view(name, text)
         with egress_scope(spec.egress, contract=name, redaction=redaction):
-            result = await self._run(name, view, shadow)
+            result = await self._run(name, view, shadow, found)
         result.view, result.redaction = view, redaction
+        if found is not None:
+            result.grounded_input = text
+            result.retrieval = {"knowledge_base": spec.grounding.knowledge_base, "ids": found.ids(),  # type: ignore[union-attr]
+                                "top_cosine": round(found.top_cosine, 4), "margin": round(found.margin, 4),
+                                "ms": round(found.ms, 1)}
+        if lookup is not None:
+            result.cached = lookup.status
+            if lookup.key is not None:
+                self._cache_store(name, lookup, question, result, found)
         return result
 
-    async def _run(self, name: str, text: str, shadow: bool) -> RouteResult:
+    async def _cache_lookup(self, name: str, text: str) -> CacheLookup:
+        """The exact entry for this request, if any; or why the cache is not used for it."""
+        assert self.cache is not None
         contract = self.contracts[name]
+        spec = contract.spec
+        assert spec.cache is not None
+        if not spec.cache.sensitive:
+            found = Redaction()
+            await self.fleet.guard.redact((ChatMessage("user", text),), found)
+            if found.table:  # the guard marks it sensitive: neither served from nor written to the cache
+                self.cache.count(name, "bypass_sensitive")
+                return CacheLookup("sensitive", None, None, None, None)
+        tenant = self.fleet.guard.scope().tenant
+        version = contract.version
+        if spec.grounding is not None and self.library is not None:
+            version += f"/kb{await asyncio.to_thread(self.library.version, spec.grounding.knowledge_base)}"
+        key = cache_key(tenant, name, version, text)
+        entry = self.cache.get(key)
+        if entry is not None:
+            self.cache.count(name, "hit_exact")
+        return CacheLookup("exact" if entry else "miss", key, tenant, version, entry)
+
+    def _near_hit(self, name: str, lookup: CacheLookup, found: Retrieval) -> CacheLookup | None:
+        """A near question's entry, served only if this request retrieved the very same passages, in order."""
+        assert self.cache is not None and lookup.version is not None
+        threshold = self.contracts[name].spec.cache.semantic  # type: ignore[union-attr]
+        near = self.cache.nearest(lookup.tenant, name, lookup.version, found.vector, threshold)  # type: ignore[arg-type]
+        if near is None:
+            return None
+        entry, _ = near
+        if entry.passages != tuple(found.ids()):
+            self.cache.count(name, "rejected_near_hit")  # similar words, a different question
+            return None
+        self.cache.count(name, "hit_semantic")
+        return replace(lookup, status="semantic", entry=entry)
+
+    def _cache_store(self, name: str, lookup: CacheLookup, question: str, result: RouteResult,
+                     found: Retrieval | None) -> None:
+        """Keep an answer a rung accepted (not a best effort kept after failures)."""
+        assert self.cache is not None and lookup.key is not None and lookup.version is not None
+        self.cache.count(name, "miss")
+        accepted = any(a.status == "accepted" for a in result.attempts)
+        if result.outcome is None or not result.outcome.valid or result.generation is None or not accepted:
+            return
+        restored = result.restored()  # the caller's answer: the cache holds what the caller would get
+        assert restored.outcome is not None and restored.generation is not None
+        answer = {"content": restored.outcome.content, "model": result.model, "rung": result.rung,
+                  "confidence": result.confidence, "finish_reason": restored.generation.finish_reason,
+                  "tool_calls": [asdict(c) for c in restored.outcome.tool_calls],
+                  "location": next((a.location for a in result.attempts if a.rung == result.rung), "local")}
+        entry = Entry(lookup.key, lookup.tenant or "", name, lookup.version, canonical(question), answer,
+                      tuple(found.ids()) if found is not None else None)
+        spec = self.contracts[name].spec
+        self.cache.put(entry, spec.cache.ttl_s, found.vector if found is not None and spec.cache.semantic else None)  # type: ignore[union-attr]
+
+    def _from_cache(self, name: str, lookup: CacheLookup, started: float) -> RouteResult:
+        entry = lookup.entry
+        assert entry is not None
+        answer = entry.answer
+        calls = tuple(ToolCall(**c) for c in answer.get("tool_calls", []))
+        gen = Generation(model=str(answer.get("model")), text=answer.get("content") or "",
+                         finish_reason=answer.get("finish_reason", "stop"), prompt_tokens=0, completion_tokens=0,
+                         logprobs=(), timings=Timings(ttft_s=0.0, total_s=0.0), tool_calls=calls)
+        elapsed = (time.perf_counter() - started) * 1000
+        attempt = Attempt(int(answer.get("rung") or 0), str(answer.get("model")), "cached", lookup.status,
+                          output=answer.get("content"), latency_ms=elapsed, location=answer.get("location", "local"))
+        return RouteResult(name, Outcome(answer.get("content"), calls), gen, answer.get("rung"), answer.get("model"),
+                           None, answer.get("confidence"), [attempt], elapsed, cached=lookup.status)
+
+    async def ground(self, name: str, question: str) -> tuple[str, Retrieval]:
+        """A grounded contract's input: the top passages of its knowledge base for `question`, then the question."""
+        grounding = self.contracts[name].spec.grounding
+        assert grounding is not None
+        if self.library is None:
+            raise KnowledgeBaseUnavailable(f"contract {name!r} is grounded but this router has no knowledge bases")
+        found = await asyncio.to_thread(self.library.search, grounding.knowledge_base, question, grounding.top_k)
+        return grounded.compose(question, grounded.passages_of(found, grounding.passage_words)), found
+
+    async def _run(self, name: str, text: str, shadow: bool, found: Retrieval | None = None) -> RouteResult:
+        contract = self.contracts[name]
+        if found is not None:
+            contract = replace(contract, retrieval=found.top_cosine)
         spec = contract.spec
         started = time.perf_counter()
         attempts: list[Attempt] = []
@@ -257,6 +402,13 @@ class Router:
             if blocked:
                 attempts.append(Attempt(i, rung.model, "skipped", blocked, location=entry.info.location))
                 first_reason = first_reason or blocked
+                continue
+            need = contract.rules[i].min_retrieval
+            if (contract.retrieval is not None and need is not None and contract.retrieval < need
+                    and i < len(spec.ladder) - 1 and not shadow):  # known before generation: skip, don't run
+                attempts.append(Attempt(i, rung.model, "skipped", "low_retrieval_confidence",
+                                        location=entry.info.location))
+                first_reason = first_reason or "low_retrieval_confidence"
                 continue
             if not shadow and i < len(spec.ladder) - 1 and never_accepts(contract.rules[i]):
                 deferred.append(i)  # calibration found no threshold that holds the target here
@@ -342,6 +494,7 @@ class Router:
                        text: str) -> tuple[Attempt, Generation | None, Outcome | None,
                                                                    Signals | None]:
         attempt = Attempt(i, rung.model, "failed", location=entry.info.location)
+        contract = contract.for_text(text)
         messages = contract.messages(text, rung)
         t0 = time.perf_counter()
         try:
@@ -362,6 +515,9 @@ class Router:
         agreement = (await self._agreement(contract, rung, entry, messages, outcome, attempt)
                      if rung.samples > 1 else None)
         signals = signals_of(gen, outcome.valid, agreement)
+        if contract.spec.grounding is not None:
+            signals = replace(signals, retrieval=contract.retrieval,
+                              support=grounded.support(answer_text(gen, outcome), text) if outcome.valid else None)
         attempt.signals, attempt.output = signals.as_dict(), answer_text(gen, outcome)
         if not outcome.valid:
             attempt.signals["problem"] = outcome.problem

@@ -23,6 +23,8 @@ class Signals:
     min_logprob: float | None
     min_margin: float | None
     agreement: float | None = None
+    retrieval: float | None = None  # grounded contracts: the best passage's cosine similarity to the question
+    support: float | None = None  # grounded contracts: share of the answer's words found in its cited passages
 
     @property
     def confidence(self) -> float | None:
@@ -54,7 +56,9 @@ def rejection(signals: Signals, rule: AcceptRule) -> str | None:
     checks = [("low_mean_logprob", rule.min_mean_logprob, signals.mean_logprob),
               ("low_token_logprob", rule.min_token_logprob, signals.min_logprob),
               ("low_margin", rule.min_margin, signals.min_margin),
-              ("disagreement", rule.min_agreement, signals.agreement)]
+              ("disagreement", rule.min_agreement, signals.agreement),
+              ("low_retrieval_confidence", rule.min_retrieval, signals.retrieval),
+              ("unsupported_answer", rule.min_support, signals.support)]
     for reason, threshold, value in checks:
         if threshold is not None and (value is None or value < threshold):
             return reason

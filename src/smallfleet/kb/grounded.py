@@ -1,0 +1,108 @@
+"""Grounded answers: the prompt that quotes retrieved passages, the answer's per-request schema, and the
+support check.
+
+For each request to a contract that names a knowledge base, the router retrieves the top passages and
+hands the ladder one text: the passages, each behind its short id (`[c123]`), then the question. The
+answer is constrained to `{"answer": ..., "citations": [ids]}` where the grammar admits only the ids
+retrieved for this request (so a model cannot cite anything else), or to the explicit
+`{"answer": "not in the knowledge base", "citations": []}`. `support` measures how much of an answer's
+wording comes from the passages it cites (the share of its content words found there): a cheap check
+that the answer is held to its sources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from smallfleet.kb.retrieve import Retrieval
+
+NOT_FOUND = "not in the knowledge base"
+INSTRUCTIONS = ("Answer the question from the passages only, briefly, and cite the ids of the passages you used. "
+                f'If the passages do not answer it, answer "{NOT_FOUND}" with no citations.')
+_PASSAGES = "Passages:\n"
+_QUESTION = "\n\nQuestion: "
+_ID_LINE = re.compile(r"^\[(c\d+)\] ", re.MULTILINE)
+_WORD = re.compile(r"[a-z0-9_.]+")
+_STOP = frozenset("a an and are as at be but by can do does for from has have how i if in into is it its "
+                  "no not of on or so such than that the their then there these they this to use used using "
+                  "was we what when which will with you your".split())
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    title: str
+    text: str  # the chunk's body (without its title line)
+
+
+def passages_of(found: Retrieval, max_words: int | None = None) -> list[Passage]:
+    out = []
+    for hit in found.hits:
+        body = hit.chunk.text.split("\n", 1)[1] if "\n" in hit.chunk.text else hit.chunk.text
+        if max_words is not None:
+            words = body.split()
+            body = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
+        out.append(Passage(hit.chunk.cite_id, hit.chunk.title, body))
+    return out
+
+
+def compose(question: str, passages: list[Passage]) -> str:
+    """The one text the ladder sees: the passages behind their ids, then the question."""
+    if not passages:
+        return f"{_PASSAGES}(none){_QUESTION}{question}"
+    # A line of a passage that looks like an id line is indented: a document cannot add citable ids.
+    blocks = [f"[{p.id}] {p.title}\n{_ID_LINE.sub(lambda m: ' ' + m.group(0), p.text)}" for p in passages]
+    return _PASSAGES + "\n\n".join(blocks) + _QUESTION + question
+
+
+def passage_ids(text: str) -> list[str]:
+    """The ids quoted in a composed text (in order): the citations the answer may use."""
+    head = text.rsplit(_QUESTION, 1)[0]
+    return _ID_LINE.findall(head)
+
+
+def passage_texts(text: str) -> dict[str, str]:
+    """Id -> passage text of a composed text."""
+    head = text.rsplit(_QUESTION, 1)[0]
+    parts = _ID_LINE.split(head)  # ["Passages:\n", id, body, id, body ...]
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def answer_schema(ids: list[str], max_citations: int = 3, max_chars: int = 300) -> dict[str, Any]:
+    """The answer's JSON schema for one request: citations drawn from `ids` only, or the explicit not-found."""
+    not_found = {"type": "object", "properties": {"answer": {"const": NOT_FOUND},
+                                                  "citations": {"type": "array", "maxItems": 0}},
+                 "required": ["answer", "citations"], "additionalProperties": False}
+    if not ids:
+        return not_found
+    answered = {"type": "object",
+                "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": max_chars},
+                               "citations": {"type": "array", "items": {"enum": list(ids)}, "minItems": 1,
+                                             "maxItems": min(max_citations, len(ids))}},
+                "required": ["answer", "citations"], "additionalProperties": False}
+    return {"anyOf": [answered, not_found]}
+
+
+def content_words(text: str) -> set[str]:
+    return {w.strip(".") for w in _WORD.findall(text.lower()) if len(w.strip(".")) > 2 and w not in _STOP}
+
+
+def support(answer_json: str, composed: str) -> float | None:
+    """The share of the answer's content words found in the passages it cites (1.0 for the not-found answer,
+    which claims nothing; None when the answer is not the grounded shape)."""
+    try:
+        value = json.loads(answer_json)
+        answer, cited = value["answer"], value["citations"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if answer == NOT_FOUND and not cited:
+        return 1.0
+    texts = passage_texts(composed)
+    source = set().union(*(content_words(texts.get(c, "")) for c in cited)) if cited else set()
+    words = content_words(str(answer))
+    if not words:
+        return 0.0
+    return round(len(words & source) / len(words), 4)
