@@ -7,6 +7,7 @@ specialists (`specialists.classifier`) and by knowledge-base retrieval (`kb.inde
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,11 @@ class Encoder:
                               "(pip install -e '.[distill]')") from None
         hf_logging.disable_progress_bar()  # no "Loading weights" bar in the gateway's or the CLI's output
         self._model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True)
+        # One encoder serves classifier specialists and knowledge bases from their own threads; a fast
+        # tokenizer used from two threads at once can fail ("Already borrowed"), so encoding is serialised.
+        self._lock = threading.Lock()
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                             show_progress_bar=False), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                                 show_progress_bar=False), dtype=np.float32)

@@ -85,6 +85,7 @@ class Promotions:
     thresholds: ThresholdStore = field(init=False)
     _served: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # contract -> (version, rules mtime)
     _encoder: object | None = None  # one sentence encoder for every classifier specialist, loaded on first use
+    fleet_digest: str = ""  # of the whole fleet file: part of every contract's served version
 
     def __post_init__(self) -> None:
         self.registry = SpecialistRegistry(self.home)
@@ -97,9 +98,13 @@ class Promotions:
     def _load_contract(self, spec: ContractSpec, card: Card | None) -> Contract:
         served = with_specialist(spec, card)
         contract = Contract.load(served, self.thresholds.load(spec.name))
-        contract.version = hashlib.sha256(json.dumps([served.model_dump(mode="json"), card.version if card else None,
-                                                      self._rules_mtime(spec.name)]).encode()).hexdigest()[:16]
+        # What the answers depend on: the served spec, the specialist, the calibrated rules, the predictor and the
+        # fleet file (the models behind the rung ids). Cached answers key on it.
         path = predictor_path(self.home, spec.name, served.ladder[0].model)
+        predictor = path.stat().st_mtime_ns if path.is_file() else 0
+        contract.version = hashlib.sha256(json.dumps([served.model_dump(mode="json"), card.version if card else None,
+                                                      self._rules_mtime(spec.name), predictor,
+                                                      self.fleet_digest]).encode()).hexdigest()[:16]
         if path.is_file():
             contract.predictor, contract.skip_below = TextPredictor.load(path), PREDICTOR_SKIP_BELOW
         return contract

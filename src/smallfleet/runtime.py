@@ -13,6 +13,7 @@ Every run is traced exactly like a gateway request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -41,13 +42,22 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str,
     """A router over the fleet file's contracts with their calibrated rules, predictors and promoted
     specialists, wrapped in the `Promotions` that keeps them current; `spent` restores budgets."""
     router = Router(fleet, {}, RouterState(spent_usd=dict(spent or {})))
-    promotions = Promotions(router, {c.name: c for c in config.contracts}, home)
+    digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+    promotions = Promotions(router, {c.name: c for c in config.contracts}, home, fleet_digest=digest)
     if config.knowledge_bases:
         router.library = Library(home, [k.name for k in config.knowledge_bases], promotions.encoder)
     if any(c.cache is not None for c in config.contracts):
         router.cache = AnswerCache(home / "cache.db", config.cache.max_entries)
     promotions.refresh()
     return promotions
+
+
+def close_router(router: Router) -> None:
+    """Close what a router opened beside the fleet: its knowledge bases and its answer cache."""
+    if router.library is not None:
+        router.library.close()
+    if router.cache is not None:
+        router.cache.close()
 
 
 @dataclass
@@ -107,6 +117,7 @@ class Runtime:
         self.call(self.fleet.aclose())
         self.loop.close()
         self.store.close()
+        close_router(self.router)
 
     def __enter__(self) -> Runtime:
         return self

@@ -176,3 +176,42 @@ def test_a_semantic_hit_needs_the_same_passages_and_a_near_miss_is_rejected(kb_h
 def test_semantic_matching_needs_a_grounded_contract() -> None:
     with pytest.raises(ValueError, match="cache.semantic needs `grounding:`"):
         ContractSpec.model_validate({**TRIAGE, "cache": {"semantic": 0.9}})
+
+
+def test_a_hit_under_a_redact_policy_keeps_no_raw_value_in_its_trace(tmp_path: Path) -> None:
+    import time
+
+    from smallfleet.trace.record import route_trace
+
+    spec = {"name": "notes", "egress": "redact", "cache": {"ttl_s": 60, "sensitive": True},
+            "ladder": ["small"]}
+    router, small = setup(tmp_path, spec)
+    text = "Refund card 4111 1111 1111 1111 please"
+    first = ask(router, text, name="notes")  # the fake echoes what it saw: the placeholder
+    assert "4111" not in small.history[0].messages[-1].content
+    assert "4111 1111 1111 1111" in first.restored().outcome.content  # type: ignore[union-attr]
+    hit = ask(router, text, name="notes")
+    assert hit.cached == "exact" and len(small.history) == 1
+    assert "4111 1111 1111 1111" in hit.restored().outcome.content  # type: ignore[union-attr]  # the caller's
+    trace = route_trace(hit, text, "test", time.perf_counter(), time.time())
+    assert "4111" not in json.dumps([trace.input, trace.output, trace.messages, trace.attempts], default=str)
+
+
+def test_a_promotion_during_a_request_does_not_file_the_old_answer_under_the_new_version(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    router, small = setup(tmp_path, TRIAGE)
+    old = router.contracts["triage"]
+    new = replace(old, version="v2")
+    original = small.generate
+
+    async def swap_midway(messages, params, constraint=None):  # noqa: ANN001, ANN202
+        router.contracts["triage"] = new  # what Promotions.refresh does from its thread
+        router.cache.invalidate("triage")  # type: ignore[union-attr]
+        return await original(messages, params, constraint)
+
+    small.generate = swap_midway  # type: ignore[method-assign]
+    small.enqueue([FakeReply("billing", logprob=-0.1), FakeReply("tech", logprob=-0.1)])
+    assert ask(router, "help").outcome.content == "billing"  # type: ignore[union-attr]  # answered by the old ladder
+    after = ask(router, "help")
+    assert after.cached == "miss" and after.outcome.content == "tech"  # type: ignore[union-attr]

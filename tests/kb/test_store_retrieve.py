@@ -57,7 +57,7 @@ def test_add_indexes_then_skips_unchanged_and_reindexes_changed(tmp_path: Path, 
     (docs / "shipping.md").write_text("# Shipping\n\n## Delivery times\n\nParcels now arrive next day.\n")
     changed = kb.add([docs], enc)
     assert (len(changed.updated), len(changed.unchanged), changed.chunks) == (1, 1, 1)
-    assert kb.version > version
+    assert kb.version != version
     assert kb.stats()["chunks"] == 3
     texts = [c.text for c in kb.chunks(kb.matrix()[0].tolist())]
     assert any("next day" in t for t in texts) and not any("three working days" in t for t in texts)
@@ -118,3 +118,31 @@ def test_real_embeddings_find_a_misspelt_paraphrase_that_bm25_misses(tmp_path: P
     exact = retriever.search("UnboundLocalError", k=3)
     assert exact.hits[0].chunk.anchor == "why-am-i-getting-an-unboundlocalerror-when-the-variable-has-a-value"
     kb.close()
+
+
+def test_a_removed_and_rebuilt_knowledge_base_is_reopened_with_a_new_version(tmp_path: Path, docs: Path) -> None:
+    from smallfleet.errors import KnowledgeBaseUnavailable
+    from smallfleet.kb.library import Library
+    from smallfleet.kb.store import kb_path
+
+    path = kb_path(tmp_path, "help")
+    kb = KnowledgeBase(path, "help")
+    kb.add([docs / "shipping.md"], WordHashEmbedder())
+    kb.close()
+    library = Library(tmp_path, ["help"], WordHashEmbedder)
+    before = library.version("help")
+    assert "fifty euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text
+    for p in path.parent.glob("help.sqlite*"):
+        p.unlink()  # what `kb remove` does
+    with pytest.raises(KnowledgeBaseUnavailable, match="is empty"):
+        library.search("help", "shipping cost", 1)
+    (docs / "shipping.md").write_text("# Shipping\n\n## Costs\n\nShipping now costs five euros.\n")
+    kb = KnowledgeBase(path, "help")
+    kb.add([docs / "shipping.md"], WordHashEmbedder())
+    kb.close()
+    assert "five euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text  # the new index
+    assert library.version("help") != before  # same count of changes, another generation: no old cache key
+    empty = KnowledgeBase(kb_path(tmp_path, "other"), "other")
+    empty.close()
+    with pytest.raises(KnowledgeBaseUnavailable, match="'other' is empty"):
+        Library(tmp_path, ["other"], WordHashEmbedder).search("other", "x", 1)

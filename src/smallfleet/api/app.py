@@ -30,7 +30,7 @@ from smallfleet.api.routed import RoutedChatService
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Router
 from smallfleet.promotion import Promotions
-from smallfleet.runtime import build_router
+from smallfleet.runtime import build_router, close_router
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
 from smallfleet.auth.keys import KeyStore
@@ -139,6 +139,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             await fleet.aclose()
             store.close()
             tenancy.close()
+            close_router(router)
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

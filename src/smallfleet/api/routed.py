@@ -62,7 +62,14 @@ class RoutedChatService:
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
-        result = await self._router.run(req.model, text)
+        try:
+            result = await self._router.run(req.model, text)
+        except SmallfleetError as exc:  # e.g. a grounded contract's empty knowledge base (503): traced, then answered
+            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=req.model,
+                          contract=req.model, messages=self._messages_for_trace(req), tenant=tenant, run_id=run_id)
+            record_failure(trace, exc, started)
+            await self._traces.append(trace)
+            return smallfleet_response(exc, trace.id)
         trace = route_trace(result, text, endpoint, started, created_at,
                             self._router.fleet.guard.settings.store_raw)
         trace.stream, trace.tenant, trace.run_id = req.stream, tenant, run_id

@@ -68,6 +68,7 @@ class AnswerCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA busy_timeout = 1000")  # gateway workers share the file: wait briefly, then miss
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 

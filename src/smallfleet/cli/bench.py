@@ -259,7 +259,7 @@ def agents_sdk(
 @bench_app.command("cache")
 @one_line_errors
 def cache_bench(
-    threshold: float = typer.Option(0.9, min=0.0, max=1.0, help="the semantic match threshold (cosine)"),
+    threshold: float = typer.Option(0.9, min=0.01, max=1.0, help="the semantic match threshold (cosine)"),
     top_k: int = typer.Option(3, min=1, max=20, help="passages retrieved per question"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:

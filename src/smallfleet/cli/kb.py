@@ -197,6 +197,7 @@ def _answers(name: str, contract: str, items: list, sample: int | None, kb) -> d
         return f"{Path(found[0].document).name}#{found[0].anchor}" if found else ""
 
     with open_runtime() as runtime:
+        runtime.router.cache = None  # measure the model and the ladder, not the cache (and leave it as it was)
         spec = runtime.router.contracts.get(contract)
         if spec is None or spec.spec.grounding is None or spec.spec.grounding.knowledge_base != name:
             raise ConfigError(f"--contract {contract!r} must be a contract of the fleet file grounded on {name!r}")

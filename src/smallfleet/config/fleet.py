@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from smallfleet.constrain.remote import StructuredOutputsAPI, remote_support
+from smallfleet.constrain.spec import JsonSchemaConstraint
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.errors import ConfigError
 from smallfleet.workflows.spec import WorkflowSpec
@@ -257,6 +258,8 @@ class FleetConfig(_Strict):
         remote = {m.id: m.structured_outputs for m in self.models if isinstance(m, OpenAIModel)}
         for i, contract in enumerate(self.contracts):
             constraint = contract.output.constraint()
+            if contract.grounding is not None:  # its answer is a JSON schema built per request
+                constraint = JsonSchemaConstraint(schema={"type": "object"})
             if constraint is None:
                 continue
             for j, rung in enumerate(contract.ladder):

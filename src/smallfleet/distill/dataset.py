@@ -214,7 +214,7 @@ def build_dataset(contract: Contract, traces: Sequence[Trace], labels: Mapping[s
         if found is None:
             dropped["no reference (no label and no valid top-rung answer)"] += 1
             continue
-        outcome = parse_reference(contract, found[0])
+        outcome = parse_reference(contract.for_text(t.input or ""), found[0])  # grounded: this input's passage ids
         if not outcome.valid:
             dropped["reference fails the contract"] += 1
             continue
@@ -279,7 +279,7 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def openai_row(contract: Contract, example: Example) -> dict[str, Any]:
     """One example as an OpenAI fine-tuning row: the messages the router sends, then the reference answer."""
     messages: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in contract.messages(example.input)]
-    outcome = parse_reference(contract, example.reference)
+    outcome = parse_reference(contract.for_text(example.input), example.reference)
     if outcome.tool_calls:
         messages.append({"role": "assistant", "tool_calls": [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

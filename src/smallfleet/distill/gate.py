@@ -46,10 +46,11 @@ async def answer(backend: Backend, contract: Contract, examples: Sequence[Exampl
                             constraint_instructions=rung is None or rung.prompt != "bare")
     samples, answers, latencies = [], [], []
     for e in examples:
+        per_input = contract.for_text(e.input)  # a grounded contract: this input's passage ids
         started = time.perf_counter()
         try:
             gen: Generation | None = await backend.generate(contract.messages(e.input, rung), params,
-                                                            contract.constraint)
+                                                            per_input.constraint)
         except SmallfleetError:
             gen = None
         latencies.append((time.perf_counter() - started) * 1000)
@@ -57,7 +58,7 @@ async def answer(backend: Backend, contract: Contract, examples: Sequence[Exampl
             samples.append(Sample(e.id, False, {}, False))
             answers.append(None)
             continue
-        outcome = contract.check(gen)
+        outcome = per_input.check(gen)
         text = answer_text(gen, outcome)
         sig = signals_of(gen, outcome.valid)
         samples.append(Sample(e.id, outcome.valid, {"mean_logprob": sig.mean_logprob, "min_logprob": sig.min_logprob,

@@ -173,8 +173,9 @@ def candidate_kinds(config: FleetConfig, spec: ContractSpec, contract: Contract,
     if layout_of(contract.constraint) is not None:
         fits.append("classifier")
     first = next((m for m in config.models if m.id == (options.base_model or spec.ladder[0].model)), None)
-    if isinstance(first, LlamaCppModel) and isinstance(contract.constraint, (JsonSchemaConstraint, ChoiceConstraint,
-                                                                              RegexConstraint, ToolsConstraint)):
+    structured = spec.grounding is not None or isinstance(  # a grounded answer is a JSON schema, per request
+        contract.constraint, (JsonSchemaConstraint, ChoiceConstraint, RegexConstraint, ToolsConstraint))
+    if isinstance(first, LlamaCppModel) and structured:
         fits.append("lora")
     if options.kinds is not None:
         return [k for k in fits if k in options.kinds]

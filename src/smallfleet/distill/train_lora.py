@@ -70,8 +70,9 @@ def encode(backend: Any, contract: Contract, examples: Sequence[Example], prompt
     special = isinstance(contract.constraint, ToolsConstraint) and backend.tool_format.name == "hermes"
     out = []
     for e in examples:
-        ids = backend.render(contract.messages(e.input, rung), contract.constraint, instructions=prompt != "bare")
-        text = written_answer(contract.constraint, e.reference, backend.tool_format)
+        constraint = contract.for_text(e.input).constraint  # a grounded contract: this input's passage ids
+        ids = backend.render(contract.messages(e.input, rung), constraint, instructions=prompt != "bare")
+        text = written_answer(constraint, e.reference, backend.tool_format)
         target = llm.tokenize(text.encode(), add_bos=False, special=special) + [llm.token_eos()]
         out.append((list(ids), target))
     return out

@@ -44,8 +44,12 @@ class Question:
 
 def load_questions(path: Path) -> list[Question]:
     """The questions of a JSONL file (a clear error naming the line for anything malformed)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the questions ({exc})") from None
     out = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue
         try:
@@ -135,7 +139,7 @@ def evaluate_answers(runtime, contract: str, questions: list[Question],  # noqa:
         answer, cited = None, []
         if result.outcome is not None and result.outcome.valid and result.outcome.content:
             value = json.loads(result.outcome.content)
-            answer, cited = value.get("answer"), list(value.get("citations", []))
+            answer, cited = value.get("answer"), list(dict.fromkeys(value.get("citations", [])))  # each id once
         found = answer is not None and not (answer == NOT_FOUND and not cited)
         gold_cited = [c for c in cited if locate(c) in q.answer_in]
         keyword = not q.keywords or any(k.lower() in str(answer).lower() for k in q.keywords)

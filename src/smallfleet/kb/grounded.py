@@ -49,24 +49,34 @@ def passages_of(found: Retrieval, max_words: int | None = None) -> list[Passage]
     return out
 
 
+def _body(text: str) -> str:
+    """A passage body that cannot forge the layout: a line that looks like an id line is indented, and the
+    question marker is broken up, so only `compose` itself writes either."""
+    return _ID_LINE.sub(lambda m: " " + m.group(0), text).replace(_QUESTION, "\n\n Question: ")
+
+
 def compose(question: str, passages: list[Passage]) -> str:
-    """The one text the ladder sees: the passages behind their ids, then the question."""
+    """The one text the ladder sees: the passages behind their ids, then the question. Titles are one line and
+    bodies are escaped (`_body`), so the first question marker is this one and every id line before it was
+    written here: neither a document nor the question can add a citable id."""
     if not passages:
         return f"{_PASSAGES}(none){_QUESTION}{question}"
-    # A line of a passage that looks like an id line is indented: a document cannot add citable ids.
-    blocks = [f"[{p.id}] {p.title}\n{_ID_LINE.sub(lambda m: ' ' + m.group(0), p.text)}" for p in passages]
+    blocks = [f"[{p.id}] {' '.join(p.title.split())}\n{_body(p.text)}" for p in passages]
     return _PASSAGES + "\n\n".join(blocks) + _QUESTION + question
+
+
+def _head(text: str) -> str:
+    return text.split(_QUESTION, 1)[0]  # the first marker: everything after it is the question
 
 
 def passage_ids(text: str) -> list[str]:
     """The ids quoted in a composed text (in order): the citations the answer may use."""
-    head = text.rsplit(_QUESTION, 1)[0]
-    return _ID_LINE.findall(head)
+    return _ID_LINE.findall(_head(text))
 
 
 def passage_texts(text: str) -> dict[str, str]:
     """Id -> passage text of a composed text."""
-    head = text.rsplit(_QUESTION, 1)[0]
+    head = _head(text)
     parts = _ID_LINE.split(head)  # ["Passages:\n", id, body, id, body ...]
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 

@@ -100,8 +100,9 @@ class Retriever:
         position = {int(c): n for n, c in enumerate(ids)}
         lex_rank = {c: r for r, c in enumerate(lexical, 1)}
         dense_rank = {c: r for r, c in enumerate(dense, 1)}
+        # A chunk added or removed by a concurrent `kb add` between the two searches is left out, not an error.
         hits = tuple(Hit(chunk, fused[chunk.id], lex_rank.get(chunk.id), dense_rank.get(chunk.id),
-                         float(cosines[position[chunk.id]])) for chunk in self.kb.chunks(best))
+                         float(cosines[position[chunk.id]])) for chunk in self.kb.chunks(best) if chunk.id in position)
         top = sorted(cosines[order[:2]].tolist(), reverse=True) if len(order) else [0.0]
         margin = top[0] - top[1] if len(top) > 1 else top[0]
         return Retrieval(query, hits, float(top[0]), float(margin), (time.perf_counter() - started) * 1000, question)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,16 +123,20 @@ class KnowledgeBase:
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (ENCODER,))
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+        # A knowledge base removed and built again counts its versions from 0 again: the generation (new per
+        # file) keeps its versions apart, so nothing keyed on an old one (cached answers) matches a new one.
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex[:12],))
         self._db.commit()
-        self._matrix: tuple[int, np.ndarray, np.ndarray] | None = None  # (version, ids, embeddings)
+        self._matrix: tuple[str, np.ndarray, np.ndarray] | None = None  # (version, ids, embeddings)
 
     def close(self) -> None:
         self._db.close()
 
     @property
-    def version(self) -> int:
-        """Bumped by every change: caches of this knowledge base's answers key on it."""
-        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+    def version(self) -> str:
+        """Changed by every change (and unique to this file): caches of this knowledge base's answers key on it."""
+        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'version')"))
+        return f"{rows['generation']}.{rows['version']}"
 
     def add(self, paths: Iterable[Path], encoder: Embedder, max_words: int = 200,
             progress: Callable[[str], None] | None = None) -> AddReport:
@@ -142,7 +147,10 @@ class KnowledgeBase:
         known = dict(self._db.execute("SELECT path, sha256 FROM documents"))
         for file in expand(paths):
             key = str(file.resolve())
-            data = file.read_bytes()
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"{file}: cannot read it ({exc.strerror})") from None
             digest = hashlib.sha256(data).hexdigest()
             if known.get(key) == digest:
                 report.unchanged.append(key)

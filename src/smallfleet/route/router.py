@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
-from smallfleet.backends.base import ChatMessage, Generation, SamplingParams, Timings, ToolCall
-from smallfleet.cache.store import AnswerCache, Entry, cache_key, canonical
+from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
+from smallfleet.cache.store import AnswerCache
 from smallfleet.constrain.compile import grammar_for
 from smallfleet.constrain.outcome import Outcome, canonical, settle
 from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint
@@ -43,6 +43,7 @@ from smallfleet.guard.redact import Redaction
 from smallfleet.kb import grounded
 from smallfleet.kb.library import Library
 from smallfleet.kb.retrieve import Retrieval
+from smallfleet.route.caching import AnswerCacheUse, CacheLookup
 from smallfleet.route.breaker import CircuitBreaker
 from smallfleet.route.signals import Signals, rejection, signals_of
 
@@ -211,17 +212,6 @@ class RouteResult:
         return [asdict(a) for a in self.attempts]
 
 
-@dataclass(frozen=True)
-class CacheLookup:
-    """What the cache said about one request before routing."""
-
-    status: str  # exact | semantic | miss | sensitive
-    key: str | None
-    tenant: str | None
-    version: str | None
-    entry: Entry | None
-
-
 class NoAnswer(BackendError):
     """Every rung failed, was rejected or was not allowed to run."""
 
@@ -272,115 +262,73 @@ class Router:
 
     async def run(self, name: str, text: str, *, shadow: bool = False) -> RouteResult:
         """Route `text` through the contract's ladder under its egress policy (and any stricter one in force),
-        answering from the cache instead where the contract allows it and the answer may be served."""
+        answering from the cache instead where the contract allows it and the answer may be served. The
+        contract is read once: a promotion swapping it mid-request changes nothing for this request."""
         started = time.perf_counter()
-        spec = self.contracts[name].spec
+        contract = self.contracts[name]
+        spec = contract.spec
         question = text
-        lookup = await self._cache_lookup(name, text) if self.cache is not None and spec.cache and not shadow else None
-        if lookup is not None and lookup.entry is not None:
-            return self._from_cache(name, lookup, started)
+        cache = AnswerCacheUse(self.cache, self.fleet.guard) if self.cache is not None and spec.cache and not shadow \
+            else None
+        kb_version = None
+        if cache is not None and spec.grounding is not None and self.library is not None:
+            kb_version = await asyncio.to_thread(self.library.version, spec.grounding.knowledge_base)
+        lookup = await cache.lookup(contract, text, kb_version) if cache is not None else None
+        if cache is not None and lookup is not None and lookup.entry is not None:
+            return await self._answer_cached(contract, cache, lookup, question, started)
         found: Retrieval | None = None
         if spec.grounding is not None:
-            text, found = await self.ground(name, text)
-            if lookup is not None and lookup.key is not None and spec.cache and spec.cache.semantic:
-                hit = self._near_hit(name, lookup, found)
+            text, found = await self.ground(contract, text)
+            if cache is not None and lookup is not None and spec.cache and spec.cache.semantic:
+                hit = cache.near(contract, lookup, found)
                 if hit is not None:
-                    return self._from_cache(name, hit, started)
+                    return await self._answer_cached(contract, cache, hit, question, started)
         view, redaction = await self.view(name, text)
         with egress_scope(spec.egress, contract=name, redaction=redaction):
-            result = await self._run(name, view, shadow, found)
+            result = await self._run(contract, view, shadow, found)
         result.view, result.redaction = view, redaction
         if found is not None:
             result.grounded_input = text
             result.retrieval = {"knowledge_base": spec.grounding.knowledge_base, "ids": found.ids(),  # type: ignore[union-attr]
                                 "top_cosine": round(found.top_cosine, 4), "margin": round(found.margin, 4),
                                 "ms": round(found.ms, 1)}
-        if lookup is not None:
+        if cache is not None and lookup is not None:
             result.cached = lookup.status
-            if lookup.key is not None:
-                self._cache_store(name, lookup, question, result, found)
+            cache.keep(contract, lookup, question, result, found)
         return result
 
-    async def _cache_lookup(self, name: str, text: str) -> CacheLookup:
-        """The exact entry for this request, if any; or why the cache is not used for it."""
-        assert self.cache is not None
-        contract = self.contracts[name]
-        spec = contract.spec
-        assert spec.cache is not None
-        if not spec.cache.sensitive:
-            found = Redaction()
-            await self.fleet.guard.redact((ChatMessage("user", text),), found)
-            if found.table:  # the guard marks it sensitive: neither served from nor written to the cache
-                self.cache.count(name, "bypass_sensitive")
-                return CacheLookup("sensitive", None, None, None, None)
-        tenant = self.fleet.guard.scope().tenant
-        version = contract.version
-        if spec.grounding is not None and self.library is not None:
-            version += f"/kb{await asyncio.to_thread(self.library.version, spec.grounding.knowledge_base)}"
-        key = cache_key(tenant, name, version, text)
-        entry = self.cache.get(key)
-        if entry is not None:
-            self.cache.count(name, "hit_exact")
-        return CacheLookup("exact" if entry else "miss", key, tenant, version, entry)
+    async def _answer_cached(self, contract: Contract, cache: AnswerCacheUse, lookup: CacheLookup, question: str,
+                             started: float) -> RouteResult:
+        """A cached answer as a route result. Under a `redact` or `local_only` policy it is put in the ladder's
+        view (placeholders, as a routed answer would be), so the trace keeps no raw values; the caller gets them
+        back from `restored()`."""
+        result = cache.answer(contract, lookup, started)
+        if self.policy(contract.spec.name) == "allow" or result.outcome is None:
+            return result
+        view, redaction = await self.view(contract.spec.name, question)
+        assert redaction is not None
+        content = result.outcome.content
+        if content is not None:
+            masked = await self.fleet.guard.redact((ChatMessage("assistant", redaction.mask_known(content)),),
+                                                   redaction)
+            content = masked[0].content
+        gen = replace(result.generation, text=content or "") if result.generation is not None else None
+        attempts = [replace(a, output=content) for a in result.attempts]
+        return replace(result, outcome=replace(result.outcome, content=content), generation=gen, view=view,
+                       redaction=redaction, attempts=attempts)
 
-    def _near_hit(self, name: str, lookup: CacheLookup, found: Retrieval) -> CacheLookup | None:
-        """A near question's entry, served only if this request retrieved the very same passages, in order."""
-        assert self.cache is not None and lookup.version is not None
-        threshold = self.contracts[name].spec.cache.semantic  # type: ignore[union-attr]
-        near = self.cache.nearest(lookup.tenant, name, lookup.version, found.vector, threshold)  # type: ignore[arg-type]
-        if near is None:
-            return None
-        entry, _ = near
-        if entry.passages != tuple(found.ids()):
-            self.cache.count(name, "rejected_near_hit")  # similar words, a different question
-            return None
-        self.cache.count(name, "hit_semantic")
-        return replace(lookup, status="semantic", entry=entry)
-
-    def _cache_store(self, name: str, lookup: CacheLookup, question: str, result: RouteResult,
-                     found: Retrieval | None) -> None:
-        """Keep an answer a rung accepted (not a best effort kept after failures)."""
-        assert self.cache is not None and lookup.key is not None and lookup.version is not None
-        self.cache.count(name, "miss")
-        accepted = any(a.status == "accepted" for a in result.attempts)
-        if result.outcome is None or not result.outcome.valid or result.generation is None or not accepted:
-            return
-        restored = result.restored()  # the caller's answer: the cache holds what the caller would get
-        assert restored.outcome is not None and restored.generation is not None
-        answer = {"content": restored.outcome.content, "model": result.model, "rung": result.rung,
-                  "confidence": result.confidence, "finish_reason": restored.generation.finish_reason,
-                  "tool_calls": [asdict(c) for c in restored.outcome.tool_calls],
-                  "location": next((a.location for a in result.attempts if a.rung == result.rung), "local")}
-        entry = Entry(lookup.key, lookup.tenant or "", name, lookup.version, canonical(question), answer,
-                      tuple(found.ids()) if found is not None else None)
-        spec = self.contracts[name].spec
-        self.cache.put(entry, spec.cache.ttl_s, found.vector if found is not None and spec.cache.semantic else None)  # type: ignore[union-attr]
-
-    def _from_cache(self, name: str, lookup: CacheLookup, started: float) -> RouteResult:
-        entry = lookup.entry
-        assert entry is not None
-        answer = entry.answer
-        calls = tuple(ToolCall(**c) for c in answer.get("tool_calls", []))
-        gen = Generation(model=str(answer.get("model")), text=answer.get("content") or "",
-                         finish_reason=answer.get("finish_reason", "stop"), prompt_tokens=0, completion_tokens=0,
-                         logprobs=(), timings=Timings(ttft_s=0.0, total_s=0.0), tool_calls=calls)
-        elapsed = (time.perf_counter() - started) * 1000
-        attempt = Attempt(int(answer.get("rung") or 0), str(answer.get("model")), "cached", lookup.status,
-                          output=answer.get("content"), latency_ms=elapsed, location=answer.get("location", "local"))
-        return RouteResult(name, Outcome(answer.get("content"), calls), gen, answer.get("rung"), answer.get("model"),
-                           None, answer.get("confidence"), [attempt], elapsed, cached=lookup.status)
-
-    async def ground(self, name: str, question: str) -> tuple[str, Retrieval]:
+    async def ground(self, contract: Contract, question: str) -> tuple[str, Retrieval]:
         """A grounded contract's input: the top passages of its knowledge base for `question`, then the question."""
-        grounding = self.contracts[name].spec.grounding
+        grounding = contract.spec.grounding
         assert grounding is not None
         if self.library is None:
-            raise KnowledgeBaseUnavailable(f"contract {name!r} is grounded but this router has no knowledge bases")
+            raise KnowledgeBaseUnavailable(f"contract {contract.spec.name!r} is grounded but this router has no "
+                                           "knowledge bases")
         found = await asyncio.to_thread(self.library.search, grounding.knowledge_base, question, grounding.top_k)
         return grounded.compose(question, grounded.passages_of(found, grounding.passage_words)), found
 
-    async def _run(self, name: str, text: str, shadow: bool, found: Retrieval | None = None) -> RouteResult:
-        contract = self.contracts[name]
+    async def _run(self, contract: Contract, text: str, shadow: bool, found: Retrieval | None = None) -> RouteResult:
+        name = contract.spec.name
         if found is not None:
             contract = replace(contract, retrieval=found.top_cosine)
         spec = contract.spec

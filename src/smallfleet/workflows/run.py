@@ -146,8 +146,9 @@ class WorkflowRunner:
             raise NoAnswer(f"contract {step.contract!r}: no rung produced an acceptable answer "
                            f"({result.escalation_reason})")
         _timings(hop, result.attempts, shown.generation)
-        structured = self.router.contracts[step.contract].spec.output
-        json_out = structured.json_schema is not None or structured.tools is not None
+        served = self.router.contracts[step.contract].spec
+        structured = served.output
+        json_out = structured.json_schema is not None or structured.tools is not None or served.grounding is not None
         text_out = answer_text(shown.generation, shown.outcome)
         hop.output = parsed(text_out) if json_out else text_out  # a choice "1" stays the string "1"
         return hop

@@ -1,0 +1,143 @@
+"""The answer cache as the router uses it: when a request may be answered from it, and what is kept.
+
+- Requests in which the guard detects sensitive values neither read nor write the cache, unless the
+  contract says `cache: {sensitive: true}`.
+- The key holds the tenant (from the egress scope the API entered), the contract, the version it is
+  served at (`Contract.version`: spec, specialist, rules, fleet file) and, for grounded contracts, the
+  knowledge base's version; entries of another tenant or version are never looked at.
+- A semantic (near) hit is served only for grounded contracts and only when this request retrieved the
+  very same passages, in the same order, as the cached one.
+- Only an answer a rung accepted is kept (not a best effort kept after every rung failed or refused).
+- A failing cache (a locked or broken SQLite file) is a miss, logged: it never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+from smallfleet.backends.base import ChatMessage, Generation, Timings, ToolCall
+from smallfleet.cache.store import AnswerCache, Entry, cache_key, canonical
+from smallfleet.constrain.outcome import Outcome
+from smallfleet.guard.egress import Guard
+from smallfleet.guard.redact import Redaction
+from smallfleet.kb.retrieve import Retrieval
+
+if TYPE_CHECKING:
+    from smallfleet.route.router import Contract, RouteResult
+
+log = logging.getLogger("smallfleet.cache")
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the cache said about one request before routing."""
+
+    status: str  # exact | semantic | miss | sensitive | unavailable
+    key: str | None = None
+    tenant: str | None = None
+    version: str | None = None
+    entry: Entry | None = None
+
+
+class AnswerCacheUse:
+    """One request's use of the cache (stateless beyond the store and the guard it is given)."""
+
+    def __init__(self, store: AnswerCache, guard: Guard) -> None:
+        self.store = store
+        self.guard = guard
+
+    async def lookup(self, contract: Contract, text: str, kb_version: str | None) -> CacheLookup:
+        """The exact entry for this request, if any; or why the cache is not used for it."""
+        spec = contract.spec
+        assert spec.cache is not None
+        name = spec.name
+        if not spec.cache.sensitive:
+            found = Redaction()
+            await self.guard.redact((ChatMessage("user", text),), found)
+            if found.table:  # the guard marks it sensitive: neither served from nor written to the cache
+                self._count(name, "bypass_sensitive")
+                return CacheLookup("sensitive")
+        tenant = self.guard.scope().tenant
+        version = contract.version + (f"/kb:{kb_version}" if kb_version is not None else "")
+        key = cache_key(tenant, name, version, text)
+        try:
+            entry = self.store.get(key)
+        except sqlite3.Error as exc:
+            log.error("answer cache unreadable (%s): answering without it", exc)
+            return CacheLookup("unavailable")
+        if entry is not None:
+            self._count(name, "hit_exact")
+        return CacheLookup("exact" if entry else "miss", key, tenant, version, entry)
+
+    def near(self, contract: Contract, lookup: CacheLookup, found: Retrieval) -> CacheLookup | None:
+        """A near question's entry, served only if this request retrieved the very same passages, in order."""
+        spec = contract.spec
+        if lookup.key is None or lookup.version is None or found.vector is None or spec.cache is None \
+                or spec.cache.semantic is None:
+            return None
+        try:
+            near = self.store.nearest(lookup.tenant, spec.name, lookup.version, found.vector, spec.cache.semantic)
+        except sqlite3.Error as exc:
+            log.error("answer cache unreadable (%s): answering without it", exc)
+            return None
+        if near is None:
+            return None
+        entry, _ = near
+        if entry.passages != tuple(found.ids()):
+            self._count(spec.name, "rejected_near_hit")  # similar words, a different question
+            return None
+        self._count(spec.name, "hit_semantic")
+        return replace(lookup, status="semantic", entry=entry)
+
+    def keep(self, contract: Contract, lookup: CacheLookup, question: str, result: RouteResult,
+             found: Retrieval | None) -> None:
+        """Count the miss and keep the answer if a rung accepted it (the caller's restored answer)."""
+        if lookup.key is None or lookup.version is None:
+            return
+        spec = contract.spec
+        assert spec.cache is not None
+        self._count(spec.name, "miss")
+        accepted = any(a.status == "accepted" for a in result.attempts)
+        if result.outcome is None or not result.outcome.valid or result.generation is None or not accepted:
+            return
+        restored = result.restored()
+        assert restored.outcome is not None and restored.generation is not None
+        answer = {"content": restored.outcome.content, "model": result.model, "rung": result.rung,
+                  "confidence": result.confidence, "finish_reason": restored.generation.finish_reason,
+                  "tool_calls": [asdict(c) for c in restored.outcome.tool_calls],
+                  "location": next((a.location for a in result.attempts if a.rung == result.rung), "local")}
+        entry = Entry(lookup.key, lookup.tenant or "", spec.name, lookup.version, canonical(question), answer,
+                      tuple(found.ids()) if found is not None else None)
+        vector = found.vector if found is not None and spec.cache.semantic is not None else None
+        try:
+            self.store.put(entry, spec.cache.ttl_s, vector)
+        except sqlite3.Error as exc:
+            log.error("answer cache not writable (%s): the answer is not kept", exc)
+
+    def answer(self, contract: Contract, lookup: CacheLookup, started: float) -> RouteResult:
+        """The cached answer as a route result (one attempt, status `cached`; no tokens, no cost)."""
+        from smallfleet.route.router import Attempt, RouteResult
+
+        entry = lookup.entry
+        assert entry is not None
+        stored = entry.answer
+        calls = tuple(ToolCall(**c) for c in stored.get("tool_calls", []))
+        gen = Generation(model=str(stored.get("model")), text=stored.get("content") or "",
+                         finish_reason=stored.get("finish_reason", "stop"), prompt_tokens=0, completion_tokens=0,
+                         logprobs=(), timings=Timings(ttft_s=0.0, total_s=0.0), tool_calls=calls)
+        elapsed = (time.perf_counter() - started) * 1000
+        attempt = Attempt(int(stored.get("rung") or 0), str(stored.get("model")), "cached", lookup.status,
+                          output=stored.get("content"), latency_ms=elapsed, location=stored.get("location", "local"))
+        return RouteResult(contract.spec.name, Outcome(stored.get("content"), calls), gen, stored.get("rung"),
+                           stored.get("model"), None, stored.get("confidence"), [attempt], elapsed,
+                           cached=lookup.status)
+
+    def _count(self, contract: str, event: str) -> None:
+        try:
+            self.store.count(contract, event)
+        except sqlite3.Error as exc:
+            log.error("answer cache counters not writable (%s)", exc)
