@@ -117,3 +117,11 @@ def test_names_in_keyword_arguments_and_in_rows_of_delimited_data(detector: Dete
     assert rows.get("Xiaoling Wang") == "PERSON" and rows.get("Bo Chen") == "PERSON"
     assert not {"active", "Shipped", "status"} & set(rows)  # one-word cells are left alone
     assert _found(detector, "Order;Status;Total\nA-19;Shipped;12.50") == {}
+
+
+def test_allowed_domain_names_are_not_findings() -> None:
+    question = "Is there a ternary operator in Python?"
+    assert {f.value for f in Detector().find(question)} == {"Python"}  # NER tags it (as a place)
+    allowed = Detector(allow=["python"])
+    assert allowed.find(question) == []
+    assert {f.value for f in allowed.find(question + " Mail ann.lee@example.org")} == {"ann.lee@example.org"}

@@ -124,6 +124,8 @@ class GuardConfig(_Strict):
                                                                  "unset: kept")
     proper_nouns: bool = Field(True, description="also replace words spaCy tags as proper nouns that no recogniser "
                                                  "claimed (a safety net for names NER misses; over-redacts)")
+    allow: list[str] = Field(default_factory=list, description="values never treated as sensitive (the whole "
+                             "finding, any case): names of the domain NER tags, such as Python or Windows")
 
     @model_validator(mode="after")
     def _custom_names(self) -> GuardConfig:
@@ -135,7 +137,7 @@ class GuardConfig(_Strict):
 
     def detector_options(self) -> dict[str, Any]:
         return {"categories": self.categories, "patterns": self.patterns, "terms": self.terms,
-                "min_score": self.min_score, "proper_nouns": self.proper_nouns}
+                "min_score": self.min_score, "proper_nouns": self.proper_nouns, "allow": self.allow}
 
 
 class TenantConfig(_Strict):

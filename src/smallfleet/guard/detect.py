@@ -121,18 +121,20 @@ class Detector:
 
     `categories`: the built-in categories to look for (default: all); `patterns`: custom category -> regular
     expressions; `terms`: custom category -> literal terms (matched case-insensitively on word boundaries);
-    `min_score`: Presidio's score below which a finding is dropped.
+    `min_score`: Presidio's score below which a finding is dropped; `allow`: values never reported (case
+    insensitive, the whole finding: a product or place name of the domain, such as "Python", that NER tags).
     """
 
     def __init__(self, categories: Iterable[str] | None = None, patterns: Mapping[str, list[str]] | None = None,
                  terms: Mapping[str, list[str]] | None = None, min_score: float = 0.4, ner: bool = True,
-                 proper_nouns: bool = False) -> None:
+                 proper_nouns: bool = False, allow: Iterable[str] = ()) -> None:
         self.categories = frozenset(categories or BUILT_IN)
         unknown = self.categories - set(BUILT_IN)
         if unknown:
             raise ConfigError(f"guard: unknown categories {', '.join(sorted(unknown))}; known: {', '.join(BUILT_IN)}")
         self.min_score = min_score
         self.proper_nouns = proper_nouns
+        self.allow = frozenset(a.strip().lower() for a in allow if a.strip())
         self._custom: list[tuple[str, re.Pattern[str]]] = []
         for name, regexes in (patterns or {}).items():
             for regex in regexes:
@@ -182,7 +184,7 @@ class Detector:
         kept = _resolve(found)
         if self.proper_nouns and doc is not None:
             kept = _resolve(kept + _proper_nouns(doc, kept))
-        return kept
+        return [f for f in kept if f.value.strip().lower() not in self.allow] if self.allow else kept
 
     def _find_secrets(self, text: str) -> list[Finding]:
         out = [Finding("SECRET", m.start(), m.end(), m.group(0), 0.95, f"key.{name}")

@@ -280,7 +280,7 @@ class Router:
         if spec.grounding is not None:
             text, found = await self.ground(contract, text)
             if cache is not None and lookup is not None and spec.cache and spec.cache.semantic:
-                hit = cache.near(contract, lookup, found)
+                hit = cache.near(contract, lookup, found, question)
                 if hit is not None:
                     return await self._answer_cached(contract, cache, hit, question, started)
         view, redaction = await self.view(name, text)
