@@ -63,6 +63,8 @@ def test_add_indexes_then_skips_unchanged_and_reindexes_changed(tmp_path: Path, 
     assert any("next day" in t for t in texts) and not any("three working days" in t for t in texts)
     assert kb.lexical(["working"], 5) == []  # the old chunk is gone from the full-text index too
     kb.close()
+    only = KnowledgeBase(tmp_path / "only.sqlite")
+    assert len(only.add([docs], WordHashEmbedder(), exclude=["*.jsonl"]).added) == 1
 
 
 def test_a_document_that_fails_to_parse_leaves_the_others_indexed(tmp_path: Path, docs: Path) -> None:

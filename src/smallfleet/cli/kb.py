@@ -45,6 +45,8 @@ def _print(value: object, as_json: bool) -> None:
 def kb_add(name: str = typer.Argument(..., help="a knowledge base of the fleet file"),
            paths: list[Path] = typer.Argument(..., help="files or directories (Markdown, HTML, text, PDF, "
                                                          "FAQ .csv/.jsonl)"),
+           exclude: list[str] = typer.Option([], "--exclude", help="skip files under a directory whose path (relative "
+                                                                   "to it) matches this glob; repeatable"),
            as_json: bool = typer.Option(False, "--json", help="print one JSON object")) -> None:
     """Index PATHS into NAME; documents whose bytes have not changed are skipped, changed ones re-indexed."""
     from smallfleet.embeddings import Encoder
@@ -52,7 +54,7 @@ def kb_add(name: str = typer.Argument(..., help="a knowledge base of the fleet f
     config, _ = _declared(name)
     kb = _open(name, must_exist=False)
     try:
-        report = kb.add(paths, Encoder(), max_words=config.chunk_words,
+        report = kb.add(paths, Encoder(), max_words=config.chunk_words, exclude=exclude,
                         progress=None if as_json else lambda line: typer.echo(line, err=True))
         result = {**report.as_dict(), **kb.stats()}
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 from statistics import median
 
 from smallfleet.errors import ConfigError
+from smallfleet.kb.parse import json_lines
 from smallfleet.kb.retrieve import Retrieval, Retriever
 
 KS = (1, 3, 5, 10)
@@ -49,15 +50,7 @@ def load_questions(path: Path) -> list[Question]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the questions ({exc})") from None
     out = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: line {n} is not JSON ({exc.msg})") from None
-        if not isinstance(item, dict):
-            raise ConfigError(f"{path}: line {n} is not a JSON object")
+    for n, item in json_lines(text, path):
         if "_about" in item:
             continue
         question, gold = item.get("question"), item.get("answer_in", [])

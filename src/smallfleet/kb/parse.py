@@ -264,20 +264,20 @@ def parse_faq_csv(text: str, path: Path) -> list[Section]:
 
 def parse_faq_jsonl(text: str, path: Path) -> list[Section]:
     """One JSON object per line with `question` and `answer` strings (blank lines skipped)."""
-    out = []
-    for n, line in enumerate(_lines(text), 1):
-        lineno, raw = line
+    return [_faq_entry(item.get("question"), item.get("answer"), f"{path}: line {lineno}", n)
+            for n, (lineno, item) in enumerate(json_lines(text, path), 1)]
+
+
+def json_lines(text: str, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines text; a `ParseError` naming the line for one
+    that is not a JSON object."""
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
         try:
             item = json.loads(raw)
         except ValueError as exc:
             raise ParseError(f"{path}: line {lineno} is not JSON ({exc.msg})") from None
         if not isinstance(item, dict):
             raise ParseError(f"{path}: line {lineno} is not a JSON object")
-        out.append(_faq_entry(item.get("question"), item.get("answer"), f"{path}: line {lineno}", n))
-    return out
-
-
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        if raw.strip():
-            yield lineno, raw
+        yield lineno, item

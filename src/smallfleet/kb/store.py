@@ -12,6 +12,7 @@ chunks' embeddings, under `SMALLFLEET_HOME/kb/NAME.sqlite` (no server).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import sqlite3
 import time
@@ -96,12 +97,15 @@ class AddReport:
                 "pages_per_s": round(pages / self.seconds, 1) if self.seconds and pages else None}
 
 
-def expand(paths: Iterable[Path]) -> list[Path]:
-    """Files to add: each file given, and every supported file under each directory given (sorted)."""
+def expand(paths: Iterable[Path], exclude: Iterable[str] = ()) -> list[Path]:
+    """Files to add: each file given, and every supported file under each directory given (sorted), except those
+    whose path under that directory matches one of the `exclude` glob patterns (`_sources/*`)."""
     out: list[Path] = []
+    patterns = list(exclude)
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
+                          and not any(fnmatch.fnmatch(str(p.relative_to(path)), g) for g in patterns))
         elif path.is_file():
             format_of(path)  # an unsupported file named on its own is an error, not skipped
             out.append(path)
@@ -139,13 +143,13 @@ class KnowledgeBase:
         return f"{rows['generation']}.{rows['version']}"
 
     def add(self, paths: Iterable[Path], encoder: Embedder, max_words: int = 200,
-            progress: Callable[[str], None] | None = None) -> AddReport:
+            progress: Callable[[str], None] | None = None, exclude: Iterable[str] = ()) -> AddReport:
         """Parse, chunk, embed and index the files under `paths`; unchanged files are skipped. Each document is
         written in its own transaction: one that fails to parse raises with nothing of it written."""
         started = time.perf_counter()
         report = AddReport()
         known = dict(self._db.execute("SELECT path, sha256 FROM documents"))
-        for file in expand(paths):
+        for file in expand(paths, exclude):
             key = str(file.resolve())
             try:
                 data = file.read_bytes()
