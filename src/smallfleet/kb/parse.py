@@ -5,9 +5,9 @@ paragraphs in order), or one FAQ entry (the question as the heading, the answer 
 Chunking (`kb.chunk`) works on sections, so chunks follow the document's own structure.
 
 Libraries: markdown-it-py for Markdown (CommonMark tokens), selectolax (lexbor) for HTML, pypdf for
-PDF. HTML: measured on the 530 pages of the Python 3.11 documentation, selectolax parses and walks
-them in a fraction of the time of an html.parser walk (see the closing note of issue 11); navigation,
-scripts, styles and Sphinx's permalink marks are skipped.
+PDF. HTML: the 530 pages (48 MB) of the Python 3.11 documentation parse and chunk in 2.6 s on this
+2-core machine (about 200 pages/s; embedding them takes 720 s, so the parser is not what to optimise;
+no other HTML parser was measured); navigation, scripts, styles and Sphinx's permalink marks are skipped.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ weights were chosen on that set, so they fit it; `mode` picks dense or lexical a
 best chunk's cosine similarity to the question and its margin over the runner-up.
 
 Dense search is a matrix product over every chunk (brute force). Measured on the whole Python
-documentation (see the README's knowledge-base section): a few milliseconds per query, so an
-approximate index (faiss, sqlite-vec) would buy nothing at this size.
+documentation (10,513 chunks, 20 queries, this 2-core machine): the product and the sort take 4.4 ms
+per query, BM25 7.8 ms, encoding the question 49 ms (p50 of a whole search: 63 ms); an approximate index
+(faiss, sqlite-vec) could only shave the 4.4 ms, so none is used at this size.
 """
 
 from __future__ import annotations
