@@ -46,12 +46,16 @@ def test_cache_header_and_tenant_isolation_over_http(tmp_path: Path) -> None:
                                headers={"Authorization": f"Bearer {issued[tenant]}"})
 
         first, again, other = post("acme"), post("acme"), post("globex")
+        responses = client.post("/v1/responses", json={"model": "triage", "input": "I was charged twice"},
+                                headers={"Authorization": f"Bearer {issued['acme']}"})
         empty = post("acme", {"model": "helpdesk", "messages": [{"role": "user", "content": "hi"}]})
     assert first.headers["x-smallfleet-cache"] == "miss"
     assert again.headers["x-smallfleet-cache"] == "exact"
     assert again.json()["choices"][0]["message"]["content"] == "billing"
     assert other.headers["x-smallfleet-cache"] == "miss" and other.json()["choices"][0]["message"]["content"] == "tech"
     assert len(small.history) == 2
+    assert responses.status_code == 200 and responses.headers["x-smallfleet-cache"] == "exact"  # one cache, both APIs
+    assert responses.json()["output"][0]["content"][0]["text"] == "billing"
     assert empty.status_code == 503
     assert empty.json()["error"]["code"] == "knowledge_base_unavailable"
     assert "smallfleet kb add help" in empty.json()["error"]["message"]
