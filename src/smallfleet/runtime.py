@@ -29,7 +29,7 @@ from smallfleet.fleet import Fleet
 from smallfleet.kb.library import Library
 from smallfleet.promotion import Promotions
 from smallfleet.route.live import LiveSampler
-from smallfleet.route.router import Contract, RouteResult, Router, RouterState
+from smallfleet.route.router import RouteResult, Router, RouterState
 from smallfleet.trace.record import Trace, route_trace
 from smallfleet.trace.sqlite import SQLiteTraceStore
 from smallfleet.workflows.run import RunResult, WorkflowRunner

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +18,7 @@ from smallfleet.backends.fake import FakeBackend
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.fleet import Fleet
 from smallfleet.route.router import Contract, Router
-from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.sqlite import SQLiteTraceStore
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

@@ -198,3 +198,20 @@ def test_teacher_answers_on_a_grounded_contract_become_training_data(home: Path)
     wrong = traces[0]
     wrong.attempts[-1]["output"] = '{"answer": "x", "citations": ["c999"]}'  # an id its passages never had
     assert len(build_dataset(contract, traces, {}, dev=0.0, test=0.0).train) == 3
+
+
+@pytest.mark.model
+def test_the_real_embedded_model_cites_only_what_was_retrieved(home: Path, embedded) -> None:  # noqa: ANN001
+    spec = ContractSpec.model_validate({"name": "helpdesk", "max_tokens": 120,
+                                        "grounding": {"knowledge_base": "help", "top_k": 2, "answer_chars": 200},
+                                        "ladder": ["smollm2-135m"]})
+    router = Router(Fleet.of_backends([embedded]), {"helpdesk": Contract.load(spec)},
+                    library=Library(home, ["help"], WordHashEmbedder))
+    for question in ("how long does delivery take", "is shipping free", "who won the football match"):
+        result = asyncio.run(router.run("helpdesk", question))
+        assert result.outcome is not None and result.outcome.valid, result.escalation_reason
+        answer = json.loads(result.outcome.content or "")
+        ids = grounded.passage_ids(result.grounded_input or "")
+        assert set(answer["citations"]) <= set(ids) and len(ids) == 2
+        assert len(answer["answer"]) <= 200
+        assert (answer["answer"] == grounded.NOT_FOUND) == (answer["citations"] == [])

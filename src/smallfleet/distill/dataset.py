@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smallfleet.backends.base import Generation, Timings, ToolCall
-from smallfleet.constrain.outcome import Outcome, canonical, settle
+from smallfleet.constrain.outcome import Outcome, canonical
 from smallfleet.constrain.spec import ChoiceConstraint, JsonSchemaConstraint, ToolsConstraint
 from smallfleet.errors import SmallfleetError
 from smallfleet.route.router import Contract

@@ -4,14 +4,14 @@ Each list contributes `weight / (k + rank)` per chunk; the fused order is by the
 finds exact names (`copy.deepcopy`, `UnboundLocalError`); dense search finds paraphrases and survives
 typos. Measured on the 213 answerable questions of the Python FAQ set (recall@1 / recall@5 / MRR):
 dense alone 0.911 / 0.986 / 0.939, BM25 alone 0.681 / 0.859 / 0.759, plain RRF (k 60, equal weights)
-0.845 / 0.953 / 0.892, and lexical weight 0.5 with k 10 (the default here) 0.864 / 0.986 / 0.918. The
+0.831 / 0.948 / 0.884 (from `kb eval`), and lexical weight 0.5 with k 10 (the default here) 0.864 / 0.986 / 0.918. The
 set's paraphrases were written to avoid the FAQ's wording, which favours dense search; the lexical
 half keeps exact identifiers first (keyword questions, recall@1: hybrid 0.905, dense 0.857). These
 weights were chosen on that set, so they fit it; `mode` picks dense or lexical alone. The confidence signals the router reads for grounded answers are the
 best chunk's cosine similarity to the question and its margin over the runner-up.
 
 Dense search is a matrix product over every chunk (brute force). Measured on the whole Python
-documentation (10,513 chunks, 20 queries, this 2-core machine): the product and the sort take 4.4 ms
+documentation (10,513 chunks, 20 queries, this 2-core machine, a one-off script): the product and the sort take 4.4 ms
 per query, BM25 7.8 ms, encoding the question 49 ms (p50 of a whole search: 63 ms); an approximate index
 (faiss, sqlite-vec) could only shave the 4.4 ms, so none is used at this size.
 """

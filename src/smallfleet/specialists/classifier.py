@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from smallfleet.constrain.spec import ChoiceConstraint, Constraint, JsonSchemaConstraint
-from smallfleet.embeddings import ENCODER, Encoder
+from smallfleet.embeddings import ENCODER
 from smallfleet.errors import ConfigError
 
 _OBJECT_KEYS = {"type", "properties", "required", "additionalProperties", "title", "description"}
