@@ -49,3 +49,19 @@ class Encoder:
         with self._lock:
             return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                                  show_progress_bar=False), dtype=np.float32)
+
+
+class SharedEncoder:
+    """One `Encoder` for a whole gateway (knowledge bases, classifier specialists, extractive rungs), loaded
+    on first use (about 20 s and 90 MB here): whoever needs it first pays, everyone else shares it."""
+
+    def __init__(self, make: type[Encoder] | None = None) -> None:
+        self._make = make or Encoder
+        self._encoder: Encoder | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._make()
+            return self._encoder

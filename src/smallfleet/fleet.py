@@ -13,7 +13,8 @@ from pathlib import Path
 
 from smallfleet.admission import Admission
 from smallfleet.backends.base import Backend, ModelInfo
-from smallfleet.config.fleet import FakeModel, FleetConfig, LlamaCppModel, ModelSpec, OpenAIModel
+from smallfleet.config.fleet import ExtractiveModel, FakeModel, FleetConfig, LlamaCppModel, ModelSpec, OpenAIModel
+from smallfleet.embeddings import SharedEncoder
 from smallfleet.errors import ConfigError, ModelNotFound
 from smallfleet.guard.egress import Guard, GuardedRemote, GuardSettings
 
@@ -56,7 +57,7 @@ def gguf_path(spec: LlamaCppModel, env: Mapping[str, str] | None = None) -> Path
     return spec.path or embedded_gguf_path()
 
 
-def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
+def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str], encoder: SharedEncoder) -> Backend:
     from smallfleet.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
 
     path = gguf_path(spec, env)
@@ -65,7 +66,7 @@ def _build_llamacpp(spec: LlamaCppModel, env: Mapping[str, str]) -> Backend:
     return LlamaCppBackend(spec.id, options, _info(spec, "local", spec.n_ctx, "smallfleet-llamacpp"))
 
 
-def _build_openai(spec: OpenAIModel, env: Mapping[str, str]) -> Backend:
+def _build_openai(spec: OpenAIModel, env: Mapping[str, str], encoder: SharedEncoder) -> Backend:
     from smallfleet.backends.openai_http import OpenAIHTTPBackend, OpenAIHTTPOptions
 
     key = None
@@ -88,7 +89,7 @@ def _build_openai(spec: OpenAIModel, env: Mapping[str, str]) -> Backend:
     return OpenAIHTTPBackend(_info(spec, "remote", spec.context_window, "remote"), options)
 
 
-def _build_fake(spec: FakeModel, env: Mapping[str, str]) -> Backend:
+def _build_fake(spec: FakeModel, env: Mapping[str, str], encoder: SharedEncoder) -> Backend:
     from smallfleet.backends.fake import FakeBackend
 
     return FakeBackend(
@@ -98,10 +99,18 @@ def _build_fake(spec: FakeModel, env: Mapping[str, str]) -> Backend:
     )
 
 
+def _build_extractive(spec: ExtractiveModel, env: Mapping[str, str], encoder: SharedEncoder) -> Backend:
+    from smallfleet.backends.extractive import ExtractiveBackend
+
+    return ExtractiveBackend(_info(spec, "local", None, "smallfleet-extractive"), encoder.get,
+                             not_found_below=spec.not_found_below, temperature=spec.temperature)
+
+
 BUILDERS: dict[str, Callable[..., Backend]] = {
     "llamacpp": _build_llamacpp,
     "openai": _build_openai,
     "fake": _build_fake,
+    "extractive": _build_extractive,
 }
 
 
@@ -114,8 +123,10 @@ class Fleet:
     """Models by id, with the default one reachable as `default`. Remote models are only ever reachable
     through the sovereignty guard (`guard.egress.GuardedRemote`), wrapped here when the fleet is built."""
 
-    def __init__(self, entries: dict[str, FleetEntry], default_id: str, guard: Guard) -> None:
+    def __init__(self, entries: dict[str, FleetEntry], default_id: str, guard: Guard,
+                 encoder: SharedEncoder | None = None) -> None:
         self.guard = guard
+        self.encoder = encoder or SharedEncoder()  # the gateway's one sentence encoder, loaded on first use
         self._entries = {k: FleetEntry(_guarded(e.backend, guard), e.admission) for k, e in entries.items()}
         self.default_id = default_id
 
@@ -128,10 +139,11 @@ class Fleet:
         home = home if home is not None else Settings.from_env(env).home
         guard = Guard(GuardSettings(config.guard.egress, config.guard.store_raw),
                       home / "audit.db", detector_options=config.guard.detector_options())
+        encoder = SharedEncoder()
         entries: dict[str, FleetEntry] = {}
         for spec in config.models:
-            entries[spec.id] = FleetEntry(BUILDERS[spec.kind](spec, env), cls._admission(spec))
-        return cls(entries, config.default_id, guard)
+            entries[spec.id] = FleetEntry(BUILDERS[spec.kind](spec, env, encoder), cls._admission(spec))
+        return cls(entries, config.default_id, guard, encoder)
 
     @classmethod
     def of_backends(cls, backends: list[Backend], max_queue: int = 32, queue_timeout_s: float = 30.0,

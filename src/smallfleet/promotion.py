@@ -84,7 +84,6 @@ class Promotions:
     registry: SpecialistRegistry = field(init=False)
     thresholds: ThresholdStore = field(init=False)
     _served: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # contract -> (version, rules mtime)
-    _encoder: object | None = None  # one sentence encoder for every classifier specialist, loaded on first use
     fleet_digest: str = ""  # of the whole fleet file: part of every contract's served version
 
     def __post_init__(self) -> None:
@@ -116,12 +115,9 @@ class Promotions:
             fleet.add(FleetEntry(backend, Admission(card.model_id, 1, 64, 30.0)))
 
     def encoder(self):  # noqa: ANN201 - an embeddings.Encoder
-        """The one sentence encoder of this gateway (classifier specialists and knowledge bases), loaded on first use."""
-        if self._encoder is None:
-            from smallfleet.embeddings import Encoder
-
-            self._encoder = Encoder()
-        return self._encoder
+        """The one sentence encoder of this gateway (classifier specialists, knowledge bases, extractive rungs),
+        loaded on first use: the fleet's."""
+        return self.router.fleet.encoder.get()
 
     def refresh(self) -> list[str]:
         """Swap in every contract whose promoted version or calibrated rules changed; the names swapped."""

@@ -104,7 +104,19 @@ class FakeModel(_ModelBase):
     concurrency: int = Field(1000, ge=1)
 
 
-ModelSpec = Annotated[LlamaCppModel | OpenAIModel | FakeModel, Field(discriminator="kind")]
+class ExtractiveModel(_ModelBase):
+    """Quoted answers for grounded contracts chosen by sentence embeddings, no language model
+    (`backends.extractive`): a rung of milliseconds under the language models."""
+
+    kind: Literal["extractive"]
+    not_found_below: float = Field(0.45, ge=-1, le=1, description="answer not-found when even the best quote's "
+                                   "cosine similarity to the question is under this")
+    temperature: float = Field(0.05, gt=0, description="of the softmax over the quotes' cosines that gives the "
+                               "answer's log-probability (a routing signal)")
+    concurrency: int = Field(4, ge=1)
+
+
+ModelSpec = Annotated[LlamaCppModel | OpenAIModel | FakeModel | ExtractiveModel, Field(discriminator="kind")]
 
 
 class GuardConfig(_Strict):
@@ -224,7 +236,29 @@ class FleetConfig(_Strict):
             if contract.grounding is not None and contract.grounding.knowledge_base not in declared:
                 raise ValueError(f"contracts[{i}].grounding.knowledge_base: {contract.grounding.knowledge_base!r} "
                                  f"is not one of the knowledge bases: {', '.join(declared) or 'none declared'}")
+        self._extractive_rungs_answer_quoted()
         return self
+
+    def _extractive_rungs_answer_quoted(self) -> None:
+        """An extractive model only quotes passages: it is a rung of quoted grounded contracts alone (and not a
+        workflow's model step, nor the default model)."""
+        extractive = {m.id for m in self.models if isinstance(m, ExtractiveModel)}
+        if not extractive:
+            return
+        for i, contract in enumerate(self.contracts):
+            quoted = contract.grounding is not None and contract.grounding.answer == "quoted"
+            for j, rung in enumerate(contract.ladder):
+                if rung.model in extractive and not quoted:
+                    raise ValueError(f"contracts[{i}].ladder[{j}].model: {rung.model!r} is an extractive model, which "
+                                     "answers grounded contracts with `grounding.answer: quoted` only")
+        for i, flow in enumerate(self.workflows):
+            for j, step in enumerate(flow.steps):
+                if step.model in extractive:
+                    raise ValueError(f"workflows[{i}].steps[{j}].model: {step.model!r} is an extractive model; it "
+                                     "answers quoted grounded contracts only")
+        if self.default_id in extractive:
+            raise ValueError(f"default_model: {self.default_id!r} is an extractive model; it answers quoted grounded "
+                             "contracts only")
 
     def knowledge_base(self, name: str) -> KnowledgeBaseConfig:
         """The declared knowledge base `name` (a clear error naming the declared ones otherwise)."""

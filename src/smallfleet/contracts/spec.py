@@ -111,6 +111,9 @@ class Grounding(_Strict):
     max_citations: int = Field(3, ge=1, le=20)
     answer_chars: int = Field(300, ge=20, le=4000, description="the answer's length limit, enforced by the "
                               "grammar (so a small model closes its answer instead of running out of tokens)")
+    answer: Literal["written", "quoted"] = Field(
+        "written", description="written: the model writes the answer; quoted: the answer is one sentence copied "
+                               "from a passage, which it cites (the grammar enumerates the sentences)")
 
 
 class CacheSpec(_Strict):

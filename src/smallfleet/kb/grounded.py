@@ -8,6 +8,11 @@ retrieved for this request (so a model cannot cite anything else), or to the exp
 `{"answer": "not in the knowledge base", "citations": []}`. `support` measures how much of an answer's
 wording comes from the passages it cites (the share of its content words found there): a cheap check
 that the answer is held to its sources.
+
+A contract may ask for *quoted* answers instead (`grounding.answer: quoted`): the answer is then one sentence
+copied verbatim from a passage, and its citation is that passage. The grammar enumerates the passages'
+sentences, so a small model selects instead of writing: it cannot state anything the passages do not say,
+and its citation cannot disagree with its answer.
 """
 
 from __future__ import annotations
@@ -22,13 +27,26 @@ from smallfleet.kb.retrieve import Retrieval
 NOT_FOUND = "not in the knowledge base"
 INSTRUCTIONS = ("Answer the question from the passages only, briefly, and cite the ids of the passages you used. "
                 f'If the passages do not answer it, answer "{NOT_FOUND}" with no citations.')
+QUOTE_INSTRUCTIONS = ("Answer the question with the one sentence, copied from the passages, that answers it best, "
+                      f'and cite its passage. If the passages do not answer it, answer "{NOT_FOUND}" with no '
+                      "citations.")
 _PASSAGES = "Passages:\n"
 _QUESTION = "\n\nQuestion: "
+QUESTION_MARKER = _QUESTION
 _ID_LINE = re.compile(r"^\[(c\d+)\] ", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9_.]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9\"'(\[`])")
+_ELLIPSIS = " ..."  # what `passages_of` appends to a passage it cut
 _STOP = frozenset("a an and are as at be but by can do does for from has have how i if in into is it its "
                   "no not of on or so such than that the their then there these they this to use used using "
                   "was we what when which will with you your".split())
+
+
+def instructions_for(grounding: Any) -> str:  # noqa: ANN401 - a contracts.spec.Grounding or None
+    """The default system instructions of a grounded contract ('' for any other)."""
+    if grounding is None:
+        return ""
+    return QUOTE_INSTRUCTIONS if grounding.answer == "quoted" else INSTRUCTIONS
 
 
 @dataclass(frozen=True)
@@ -44,7 +62,7 @@ def passages_of(found: Retrieval, max_words: int | None = None) -> list[Passage]
         body = hit.chunk.text.split("\n", 1)[1] if "\n" in hit.chunk.text else hit.chunk.text
         if max_words is not None:
             words = body.split()
-            body = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
+            body = " ".join(words[:max_words]) + (_ELLIPSIS if len(words) > max_words else "")
         out.append(Passage(hit.chunk.cite_id, hit.chunk.title, body))
     return out
 
@@ -67,6 +85,16 @@ def compose(question: str, passages: list[Passage]) -> str:
 
 def _head(text: str) -> str:
     return text.split(_QUESTION, 1)[0]  # the first marker: everything after it is the question
+
+
+def question_of(text: str) -> str:
+    """The question of a composed text (everything after the first question marker)."""
+    return text.split(_QUESTION, 1)[1] if _QUESTION in text else text
+
+
+def body_of(block: str) -> str:
+    """A quoted passage without its title line (`passage_texts` gives both)."""
+    return block.split("\n", 1)[1] if "\n" in block else ""
 
 
 def passage_ids(text: str) -> list[str]:
@@ -94,6 +122,59 @@ def answer_schema(ids: list[str], max_citations: int = 3, max_chars: int = 300) 
                                              "maxItems": min(max_citations, len(ids))}},
                 "required": ["answer", "citations"], "additionalProperties": False}
     return {"anyOf": [answered, not_found]}
+
+
+def sentences(passage: str, max_chars: int = 300, min_words: int = 3) -> list[str]:
+    """The sentences of a passage body that a quoted answer may be: split at lines and sentence ends, each cut
+    to `max_chars` at a word boundary, fragments under `min_words` words dropped, each once, in order."""
+    passage = passage.rstrip()
+    if passage.endswith(_ELLIPSIS):
+        passage = passage[: -len(_ELLIPSIS)]
+    out: list[str] = []
+    for line in passage.splitlines():
+        for sentence in _SENTENCE_END.split(line.strip()):
+            sentence = " ".join(sentence.split())
+            if len(sentence) > max_chars:
+                sentence = sentence[: max_chars + 1].rsplit(" ", 1)[0]
+            if len(sentence.split()) >= min_words and sentence not in out:
+                out.append(sentence)
+    return out
+
+
+def quotes(passage: str, max_chars: int = 300) -> list[str]:
+    """What a quoted answer may be, from one passage body: each sentence, and each two consecutive sentences
+    that fit in `max_chars` together."""
+    single = sentences(passage, max_chars)
+    pairs = [f"{a} {b}" for a, b in zip(single, single[1:]) if len(a) + 1 + len(b) <= max_chars]
+    return single + [p for p in pairs if p not in single]
+
+
+def quoted_schema(composed: str, max_chars: int = 300) -> dict[str, Any]:
+    """The answer's JSON schema for one request in quoted style: a quote (`quotes`) of one passage, citing
+    that passage alone, or the explicit not-found."""
+    not_found = answer_schema([])
+    options = []
+    for pid, block in passage_texts(composed).items():
+        quotable = quotes(body_of(block), max_chars)  # not the title line
+        if quotable:
+            options.append({"type": "object",
+                            "properties": {"answer": {"enum": quotable},
+                                           "citations": {"type": "array", "items": {"enum": [pid]},
+                                                         "minItems": 1, "maxItems": 1}},
+                            "required": ["answer", "citations"], "additionalProperties": False})
+    return {"anyOf": [*options, not_found]} if options else not_found
+
+
+def quoted_options(schema: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(passage id, its quotes) for each passage of a `quoted_schema`, in the passages' order ([] for any other
+    schema)."""
+    out = []
+    for option in schema.get("anyOf", []):
+        props = option.get("properties", {})
+        enum, cited = props.get("answer", {}).get("enum"), props.get("citations", {}).get("items", {}).get("enum")
+        if enum and cited and len(cited) == 1:
+            out.append((cited[0], list(enum)))
+    return out
 
 
 def content_words(text: str) -> set[str]:

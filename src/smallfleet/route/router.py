@@ -76,7 +76,11 @@ class Contract:
         grounding = self.spec.grounding
         if grounding is None:
             return self
-        schema = grounded.answer_schema(grounded.passage_ids(text), grounding.max_citations, grounding.answer_chars)
+        if grounding.answer == "quoted":
+            schema = grounded.quoted_schema(text, grounding.answer_chars)
+        else:
+            schema = grounded.answer_schema(grounded.passage_ids(text), grounding.max_citations,
+                                            grounding.answer_chars)
         return replace(self, constraint=JsonSchemaConstraint(schema=schema))
 
     @classmethod
@@ -96,7 +100,7 @@ class Contract:
         if rung is not None and rung.prompt in ("input", "bare"):
             return (ChatMessage("user", text),)
         msgs: list[ChatMessage] = []
-        instructions = self.spec.instructions or (grounded.INSTRUCTIONS if self.spec.grounding else "")
+        instructions = self.spec.instructions or grounded.instructions_for(self.spec.grounding)
         if instructions:
             msgs.append(ChatMessage("system", instructions))
         for ex in self.spec.examples:
