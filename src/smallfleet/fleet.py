@@ -147,14 +147,14 @@ class Fleet:
 
     @classmethod
     def of_backends(cls, backends: list[Backend], max_queue: int = 32, queue_timeout_s: float = 30.0,
-                    guard: Guard | None = None) -> Fleet:
+                    guard: Guard | None = None, encoder: SharedEncoder | None = None) -> Fleet:
         """A fleet over ready-made backends (tests, benchmarks); remote ones are guarded as in any fleet
         (by default: policy `allow`, audit kept in memory)."""
         entries = {
             b.info.id: FleetEntry(b, Admission(b.info.id, b.info.concurrency, max_queue, queue_timeout_s))
             for b in backends
         }
-        return cls(entries, backends[0].info.id, guard or Guard(GuardSettings(), None))
+        return cls(entries, backends[0].info.id, guard or Guard(GuardSettings(), None), encoder)
 
     @staticmethod
     def _admission(spec: ModelSpec) -> Admission:

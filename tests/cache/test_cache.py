@@ -7,7 +7,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 
 from smallfleet.backends.base import ModelInfo
 from smallfleet.backends.fake import FakeBackend, FakeReply
@@ -181,11 +180,6 @@ def test_key_words_keep_what_changes_the_question() -> None:
     assert key_words("How do I convert a string to a number?") != key_words("How do I convert a number to a string?")
     assert key_words("Can I delete it?") != key_words("Can't I delete it?") != key_words("Should I delete it?")
     assert key_words("Hi! How do I copy an object, please?") == key_words("how do I copy the object")
-
-
-def test_semantic_matching_needs_a_grounded_contract() -> None:
-    with pytest.raises(ValueError, match="cache.semantic needs `grounding:`"):
-        ContractSpec.model_validate({**TRIAGE, "cache": {"semantic": 0.9}})
 
 
 def test_a_hit_under_a_redact_policy_keeps_no_raw_value_in_its_trace(tmp_path: Path) -> None:

@@ -91,9 +91,9 @@ class AnswerCache:
         return _entry(row)
 
     def nearest(self, tenant: str | None, contract: str, version: str, vector: np.ndarray,
-                threshold: float) -> tuple[Entry, float] | None:
-        """The most similar live entry of the same tenant, contract and version whose cosine similarity to
-        `vector` is at least `threshold` (None if there is none)."""
+                threshold: float, k: int = 1) -> list[tuple[Entry, float]]:
+        """Up to `k` live entries of the same tenant, contract and version whose cosine similarity to `vector` is
+        at least `threshold`, most similar first, with their similarities."""
         now = self.clock()
         with self._lock:
             rows = self._db.execute(
@@ -101,15 +101,14 @@ class AnswerCache:
                 "FROM entries WHERE tenant = ? AND contract = ? AND version = ? AND expires_at > ? "
                 "AND embedding IS NOT NULL", (tenant or "", contract, version, now)).fetchall()
         if not rows:
-            return None
+            return []
         matrix = np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         scores = matrix @ np.asarray(vector, dtype=np.float32)
-        best = int(np.argmax(scores))
-        if float(scores[best]) < threshold:
-            return None
-        with self._lock, self._db:
-            self._db.execute("UPDATE entries SET last_used = ? WHERE key = ?", (now, rows[best][0]))
-        return _entry(rows[best][:9]), float(scores[best])
+        best = [int(i) for i in np.argsort(-scores)[:k] if float(scores[int(i)]) >= threshold]
+        if best:
+            with self._lock, self._db:
+                self._db.execute("UPDATE entries SET last_used = ? WHERE key = ?", (now, rows[best[0]][0]))
+        return [(_entry(rows[i][:9]), float(scores[i])) for i in best]
 
     def put(self, entry: Entry, ttl_s: float, vector: np.ndarray | None = None) -> None:
         """Store `entry` for `ttl_s` seconds; past `max_entries`, the least recently used entries go."""

@@ -261,10 +261,19 @@ def agents_sdk(
 def cache_bench(
     threshold: float = typer.Option(0.9, min=0.01, max=1.0, help="the semantic match threshold (cosine)"),
     top_k: int = typer.Option(3, min=1, max=20, help="passages retrieved per question"),
+    clinc: int | None = typer.Option(None, min=1, max=5500, help="instead: the semantic cache of a classification "
+                                     "contract on this many CLINC150 test requests, against its 15,100 training "
+                                     "requests cached"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """The answer cache on the Python FAQ's paraphrase and near-miss pairs: hit rate, false-hit rate, latency
-    of a hit against a miss, and a threshold sweep with and without the passage check."""
+    of a hit against a miss, and a threshold sweep with and without the passage check. With --clinc: hit and
+    false-hit rates of classification near hits per threshold and number of agreeing neighbours."""
+    if clinc is not None:
+        from smallfleet.evals.cache_class_bench import run_class_cache_bench
+
+        _print(run_class_cache_bench(clinc), as_json)
+        return
     from smallfleet.evals.cache_bench import run_cache_bench
 
     _print(run_cache_bench(threshold, top_k), as_json)

@@ -122,7 +122,10 @@ class CacheSpec(_Strict):
     ttl_s: float = Field(3600.0, gt=0, description="how long an answer may be served again")
     semantic: float | None = Field(None, gt=0, le=1, description="also serve a near question's answer when the cosine "
                                    "similarity is at least this and verification passes (grounded contracts: "
-                                   "the very same passages retrieved, in the same order)")
+                                   "the same passages retrieved and the same key words; classification "
+                                   "contracts: `agree` cached neighbours, all with the same answer)")
+    agree: int = Field(3, ge=1, le=20, description="classification contracts with `semantic`: a near hit needs this "
+                       "many cached requests at or above the similarity, all answered alike")
     sensitive: bool = Field(False, description="cache requests in which the guard detects sensitive values too")
 
 
@@ -152,14 +155,23 @@ class ContractSpec(_Strict):
     def _grounded_output_is_implied(self) -> ContractSpec:
         if self.grounding is not None and self.output != OutputSpec():
             raise ValueError("a grounded contract answers {answer, citations}: leave `output` out")
-        if self.cache is not None and self.cache.semantic is not None and self.grounding is None:
-            raise ValueError("cache.semantic needs `grounding:`: a near question's answer is served only when the "
-                             "same passages are retrieved for it (other contracts: exact matches only)")
+        if self.cache is not None and self.cache.semantic is not None and self.grounding is None \
+                and not self.classifies:
+            raise ValueError("cache.semantic needs `grounding:` or an output that picks from options (choice, or a "
+                             "JSON object of enums): a near hit is served only when it can be verified (other "
+                             "contracts: exact matches only)")
         if self.grounding is None:
             for i, rung in enumerate(self.ladder):
                 if rung.accept.min_retrieval is not None or rung.accept.min_support is not None:
                     raise ValueError(f"ladder[{i}].accept: min_retrieval and min_support need `grounding:`")
         return self
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the answer is a pick from options (a choice, or a JSON object of enums)."""
+        from smallfleet.specialists.classifier import layout_of
+
+        return self.grounding is None and layout_of(self.output.constraint()) is not None
 
     @model_validator(mode="before")
     @classmethod

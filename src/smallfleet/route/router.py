@@ -281,12 +281,21 @@ class Router:
         if cache is not None and lookup is not None and lookup.entry is not None:
             return await self._answer_cached(contract, cache, lookup, question, started)
         found: Retrieval | None = None
+        vector = None  # a classification contract's question embedding, for its semantic cache
+        semantic = cache is not None and lookup is not None and lookup.key is not None and spec.cache is not None \
+            and spec.cache.semantic is not None
         if spec.grounding is not None:
             text, found = await self.ground(contract, text)
-            if cache is not None and lookup is not None and spec.cache and spec.cache.semantic:
-                hit = cache.near(contract, lookup, found, question)
+            if semantic:
+                hit = cache.near(contract, lookup, found, question)  # type: ignore[union-attr, arg-type]
                 if hit is not None:
-                    return await self._answer_cached(contract, cache, hit, question, started)
+                    return await self._answer_cached(contract, cache, hit, question, started)  # type: ignore[arg-type]
+        elif semantic:
+            encoder = self.fleet.encoder.get
+            vector = (await asyncio.to_thread(lambda: encoder().encode([question])))[0]
+            hit = cache.near_class(contract, lookup, vector)  # type: ignore[union-attr, arg-type]
+            if hit is not None:
+                return await self._answer_cached(contract, cache, hit, question, started)  # type: ignore[arg-type]
         view, redaction = await self.view(name, text)
         with egress_scope(spec.egress, contract=name, redaction=redaction):
             result = await self._run(contract, view, shadow, found)
@@ -298,7 +307,7 @@ class Router:
                                 "ms": round(found.ms, 1)}
         if cache is not None and lookup is not None:
             result.cached = lookup.status
-            cache.keep(contract, lookup, question, result, found)
+            cache.keep(contract, lookup, question, result, found, vector)
         return result
 
     async def _answer_cached(self, contract: Contract, cache: AnswerCacheUse, lookup: CacheLookup, question: str,
