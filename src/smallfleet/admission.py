@@ -9,7 +9,7 @@ without bound would turn overload into timeouts for everyone. Excess requests wa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -27,6 +27,11 @@ class Admission:
     _running: int = 0
     _waiting: int = 0
     _free: asyncio.Condition = field(default_factory=asyncio.Condition)
+    on_change: Callable[[str, int, int], None] | None = None  # (name, running, waiting) after each change
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.name, self._running, self._waiting)
 
     @property
     def running(self) -> int:
@@ -52,6 +57,7 @@ class Admission:
                         retry_after=self._retry_after(),
                     )
                 self._waiting += 1
+                self._changed()
                 try:
                     await asyncio.wait_for(
                         self._free.wait_for(lambda: self._running < self.concurrency), self.timeout_s
@@ -63,10 +69,13 @@ class Admission:
                     ) from None
                 finally:
                     self._waiting -= 1
+                    self._changed()
             self._running += 1
+            self._changed()
         try:
             yield
         finally:
             async with self._free:
                 self._running -= 1
+                self._changed()
                 self._free.notify_all()

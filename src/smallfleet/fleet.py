@@ -127,6 +127,7 @@ class Fleet:
                  encoder: SharedEncoder | None = None) -> None:
         self.guard = guard
         self.encoder = encoder or SharedEncoder()  # the gateway's one sentence encoder, loaded on first use
+        self._on_admission: Callable[[str, int, int], None] | None = None
         self._entries = {k: FleetEntry(_guarded(e.backend, guard), e.admission) for k, e in entries.items()}
         self.default_id = default_id
 
@@ -175,7 +176,15 @@ class Fleet:
         if entry.info.id in self._entries:
             raise ConfigError(f"model {entry.info.id!r} is already in the fleet")
         entry = FleetEntry(_guarded(entry.backend, self.guard), entry.admission)
+        if self._on_admission is not None:
+            entry.admission.on_change = self._on_admission
         self._entries = {**self._entries, entry.info.id: entry}  # replaced whole: readers never see it half-built
+
+    def watch_admission(self, callback: Callable[[str, int, int], None]) -> None:
+        """Tell `callback` (model, running, waiting) of every admission change, models added later included."""
+        self._on_admission = callback
+        for entry in self._entries.values():
+            entry.admission.on_change = callback
 
     def entries(self) -> dict[str, FleetEntry]:
         return dict(self._entries)

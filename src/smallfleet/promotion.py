@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class Promotions:
     thresholds: ThresholdStore = field(init=False)
     _served: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # contract -> (version, rules mtime)
     fleet_digest: str = ""  # of the whole fleet file: part of every contract's served version
+    on_serve: Callable[[str, str], None] | None = None  # (contract, version) after each swap (metrics)
 
     def __post_init__(self) -> None:
         self.registry = SpecialistRegistry(self.home)
@@ -138,7 +140,13 @@ class Promotions:
                 self.router.cache.invalidate(name)
             self._served[name] = key
             changed.append(name)
+            if self.on_serve is not None:
+                self.on_serve(name, key[0] or "declared")
         return changed
+
+    def served_versions(self) -> dict[str, str]:
+        """Contract -> the specialist version it serves ('declared': none promoted)."""
+        return {name: key[0] or "declared" for name, key in self._served.items()}
 
     async def watch(self, interval_s: float = 2.0) -> None:
         """Refresh forever (the gateway's background task); loading a model runs off the event loop."""

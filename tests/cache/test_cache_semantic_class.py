@@ -98,3 +98,44 @@ def test_semantic_matching_needs_a_contract_whose_answer_can_be_verified() -> No
         ContractSpec.model_validate({**TRIAGE, "output": {}})
     with pytest.raises(ValidationError, match="picks from options"):
         ContractSpec.model_validate({**TRIAGE, "output": {"json_schema": {"type": "object"}}})
+
+
+def test_a_sensitive_request_is_neither_embedded_nor_served_a_near_hit(tmp_path: Path) -> None:
+    router, small, embedder = setup(tmp_path)
+    answer(small, "billing", "billing", "tech")
+    ask(router, "i was charged twice on my card")
+    ask(router, "i was charged twice on my visa card")
+    calls = embedder.calls
+    sensitive = ask(router, "i was charged twice on my card, mail me at jo@example.com")
+    assert sensitive.cached == "sensitive" and sensitive.outcome.content == "tech"  # type: ignore[union-attr]
+    assert embedder.calls == calls  # never embedded, never compared
+
+
+def test_an_exact_hit_needs_no_embedding(tmp_path: Path) -> None:
+    router, small, embedder = setup(tmp_path)
+    answer(small, "billing")
+    ask(router, "i was charged twice on my card")
+    calls = embedder.calls
+    assert ask(router, "i was charged twice on my card").cached == "exact" and embedder.calls == calls
+
+
+def test_an_encoder_that_fails_makes_a_miss_not_a_failed_request(tmp_path: Path) -> None:
+    router, small, _ = setup(tmp_path)
+
+    class Broken:
+        def encode(self, texts: list[str], batch_size: int = 64) -> None:
+            raise RuntimeError("no sentence-transformers here")
+
+    router.fleet.encoder = SharedEncoder(Broken)  # type: ignore[arg-type]
+    answer(small, "billing", "billing")
+    first = ask(router, "i was charged twice on my card")
+    assert first.cached == "miss" and first.outcome.content == "billing"  # type: ignore[union-attr]
+    again = ask(router, "i was charged twice on my card")  # kept without an embedding: exact hits still work
+    assert again.cached == "exact"
+
+
+def test_agree_is_refused_where_it_would_mean_nothing() -> None:
+    grounded = {"name": "faq", "grounding": {"knowledge_base": "help"}, "cache": {"semantic": 0.9, "agree": 3},
+                "ladder": ["small"]}
+    with pytest.raises(ValidationError, match="cache.agree"):
+        ContractSpec.model_validate(grounded)

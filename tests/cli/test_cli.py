@@ -88,6 +88,17 @@ def test_bench_gateway_prints_added_latency_percentiles() -> None:
     assert set(data["added_latency_ms"]) == {"p50", "p95", "p99"}
 
 
+def test_bench_gateway_compares_observability_off_and_on_in_one_run() -> None:
+    result = runner.invoke(app, ["bench", "gateway", "--json", "--observability", "--concurrency", "5",
+                                 "--requests", "20", "--rounds", "1", "--latency-ms", "5"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for side in ("gateway_observed_off", "gateway_observed_on"):
+        assert data[side]["requests"] == 20 and data[side]["failures"] == 0
+    assert set(data["added_latency_ms_observed_on"]) == {"p50", "p95", "p99"}
+    assert data["gateway_cpu_ms_per_request_observed_on"] > 0 and data["gateway_cpu_ms_per_request_observed_off"] > 0
+
+
 @pytest.mark.parametrize("args, message", [
     (["bench", "prompt-cost", "--contract", "nope"], "error: no demo contract 'nope'"),
     (["bench", "clinc-curve", "--sizes", "1000,x"], "error: --sizes takes comma-separated numbers"),

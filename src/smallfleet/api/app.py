@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -40,6 +41,9 @@ from smallfleet.guard.egress import egress_scope, stricter
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
 from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.observe.logs import log_request
+from smallfleet.observe.metrics import Metrics, multiprocess_dir
+from smallfleet.observe.spans import TraceSpans, provider_from_env
 from smallfleet.trace.writer import TraceWriter
 from smallfleet.workflows.run import WorkflowRunner
 from smallfleet.workflows.spec import WorkflowSpec
@@ -94,21 +98,58 @@ async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600
         await asyncio.sleep(every_s)
 
 
+def _worker_exits() -> None:
+    """A worker of a multi-process gateway leaves: its live gauges (running, waiting, breakers) stop counting."""
+    if multiprocess_dir() is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
+
+
+def _observe_live(metrics: Metrics, fleet: Fleet, router: Router, promotions: Promotions | None) -> None:
+    """Wire what traces cannot tell into `metrics`: queues, retries, breakers, served specialist versions."""
+    fleet.watch_admission(metrics.queue)
+    router.state.observer = metrics
+
+    def at_scrape() -> None:  # values that change with time alone (a breaker going half-open) or predate us
+        for model_id, entry in fleet.entries().items():
+            metrics.queue(model_id, entry.admission.running, entry.admission.waiting)
+        for model_id, breaker in list(router.state.breakers.items()):
+            metrics.breaker(model_id, breaker.state)
+
+    metrics.scrape_hook(at_scrape)
+    if promotions is not None:
+        for contract, version in promotions.served_versions().items():
+            metrics.serving(contract, version)
+        promotions.on_serve = metrics.serving
+
+
 def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
                promotions: Promotions | None = None, refresh_s: float = 2.0,
                retention_days: float | None = None, tenancy: Tenancy | None = None,
-               workflows: list[WorkflowSpec] | None = None) -> FastAPI:
+               workflows: list[WorkflowSpec] | None = None, metrics: Metrics | None = None,
+               tracer_provider: Any | None = None, log_requests: bool = False, observe: bool = True) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
-    With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured."""
+    With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured. `metrics`
+    (default: a fresh set) are served at /metrics; with `tracer_provider` (OpenTelemetry), every trace is also
+    drawn as spans (`observe.spans`), and the provider is shut down with the app. `log_requests`: one `request`
+    log line per finished request (`observe.logs`, with `serve --log-format json`). `observe=False` turns metrics off
+    (`SMALLFLEET_METRICS=off`: for `bench gateway`'s side-by-side cost of observing)."""
     router = promotions.router if promotions is not None else router
     tenancy = tenancy or Tenancy(None, [], store.tenant_spend)
-    writer = TraceWriter(store)
+    metrics = metrics or Metrics()
+    observers = [metrics.observe] if observe else []
+    observers += [TraceSpans(tracer_provider).observe] if tracer_provider is not None else []
+    observers += [log_request] if log_requests else []
+    writer = TraceWriter(store, observers=observers)
     chat = ChatService(fleet, writer)
     router = router or Router(fleet, {})
     live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False),
                        charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
     routed = RoutedChatService(router, writer, live)
+    if observe:
+        _observe_live(metrics, fleet, router, promotions)
 
     async def trace_refusal(model: str, tenant: str | None, exc: SmallfleetError, endpoint: str) -> str:
         """A request refused before serving (403, 429 quota, a Responses field not served): traced, its content
@@ -136,6 +177,9 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                     task.cancel()
             await live.drain()
             writer.close()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes the spans of the last traces
+            _worker_exits()
             await fleet.aclose()
             store.close()
             tenancy.close()
@@ -245,6 +289,12 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
         return {"trace_id": found.id, "labelled": True}
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format (see `observe.metrics`): unauthenticated, like /healthz; no user text in it."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {
@@ -267,7 +317,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
     promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
     tenancy = Tenancy(KeyStore(settings.keys_db), config.tenants, store.tenant_spend)
     return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
-                      tenancy=tenancy, workflows=config.workflows)
+                      tenancy=tenancy, workflows=config.workflows, tracer_provider=provider_from_env(os.environ),
+                      log_requests=os.environ.get("SMALLFLEET_LOG_FORMAT") == "json",
+                      observe=os.environ.get("SMALLFLEET_METRICS", "on") != "off")
 
 
 def app_from_env() -> FastAPI:

@@ -34,6 +34,7 @@ from smallfleet.errors import BackendError, SmallfleetError
 from smallfleet.fleet import Fleet, FleetEntry
 from smallfleet.guard.egress import egress_scope
 from smallfleet.guard.redact import Redaction
+from smallfleet.observe.logs import request_trace_id
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
 from smallfleet.trace.writer import TraceWriter
 
@@ -130,6 +131,7 @@ class ChatService:
             params=req.model_dump(include=req.model_fields_set - {"messages", "model"}, by_alias=True),
             stream=req.stream,
         )
+        request_trace_id.set(trace.id)  # log records made while serving it carry its id
         started = time.perf_counter()
         scrub, sent = self._fleet.guard.must_scrub(), []
         try:

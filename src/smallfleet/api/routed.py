@@ -19,6 +19,7 @@ from smallfleet.api.chat import finish_reason, logprobs_body, tool_calls_body, u
 from smallfleet.api.errors import TRACE_HEADER, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.errors import InvalidRequest, SmallfleetError
+from smallfleet.observe.logs import request_trace_id
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import NoAnswer, RouteResult, Router
@@ -54,10 +55,12 @@ class RoutedChatService:
                      endpoint: str = "/v1/chat/completions", run_id: str | None = None) -> Response:
         """Route `req` (for `tenant`, whose egress scope the caller has entered; `endpoint` as traced)."""
         created_at, started = time.time(), time.perf_counter()
+        trace_id = new_trace_id()
+        request_trace_id.set(trace_id)  # log records made while routing carry it
         try:
             text = self._input(req)
         except SmallfleetError as exc:  # refused before routing: still one trace
-            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=req.model,
+            trace = Trace(id=trace_id, created_at=created_at, endpoint=endpoint, model=req.model,
                           contract=req.model, messages=self._messages_for_trace(req), tenant=tenant, run_id=run_id)
             record_failure(trace, exc, started)
             await self._traces.append(trace)
@@ -65,13 +68,13 @@ class RoutedChatService:
         try:
             result = await self._router.run(req.model, text)
         except SmallfleetError as exc:  # e.g. a grounded contract's empty knowledge base (503): traced, then answered
-            trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=req.model,
+            trace = Trace(id=trace_id, created_at=created_at, endpoint=endpoint, model=req.model,
                           contract=req.model, messages=self._messages_for_trace(req), tenant=tenant, run_id=run_id)
             record_failure(trace, exc, started)
             await self._traces.append(trace)
             return smallfleet_response(exc, trace.id)
         trace = route_trace(result, text, endpoint, started, created_at,
-                            self._router.fleet.guard.settings.store_raw)
+                            self._router.fleet.guard.settings.store_raw, trace_id)
         trace.stream, trace.tenant, trace.run_id = req.stream, tenant, run_id
         await self._traces.append(trace)
         if self._live is not None:

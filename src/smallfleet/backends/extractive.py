@@ -2,15 +2,18 @@
 embeddings, with no language model at all.
 
 It answers grounded contracts in the `quoted` style (`kb.grounded`): from the composed input (passages
-behind their ids, then the question) and the per-request grammar it takes the first passage, which retrieval ranked best,
-and returns the quote the grammar admits for that passage (a sentence, or two consecutive sentences)
+behind their ids, then the question) and the per-request grammar it takes the first passage in retrieval
+order that has a quotable sentence (almost always the top-ranked one) and returns the quote the grammar admits for that passage (a sentence, or two consecutive sentences)
 whose embedding is closest to the question's, citing that passage. When even the best quote is far from the question (cosine under
 `not_found_below`) it answers the explicit not-found. The answer is one of the options the per-request
 grammar enumerates, so it passes the contract's check like any other rung's.
 
-Its one "token" carries the chosen quote's probability under a softmax of the quotes' cosines (temperature
-`temperature`) and the runner-up as the alternative, so `min_mean_logprob` and `min_margin` mean for it
-what they mean for a language model's deciding token and calibrate the same way. A few milliseconds per
+Its one "token" carries a probability, so `min_mean_logprob` and `min_margin` mean for it what they mean for
+a language model's deciding token and calibrate the same way: the chance that the passage answers at all
+(a logistic of the best cosine around `not_found_below`, with scale `temperature`) times the chosen
+quote's share of a softmax over the quotes' cosines (quotes overlapping the choice count as the choice);
+a not-found answer carries the complement of the first factor. The runner-up is the best quote that does
+not overlap the choice, or not-found. A few milliseconds per
 request on CPU (one encoder call), run on a worker thread, never on the event loop.
 """
 
@@ -37,8 +40,12 @@ from smallfleet.backends.base import (
     TopLogprob,
 )
 from smallfleet.constrain.spec import Constraint, JsonSchemaConstraint
-from smallfleet.errors import InvalidRequest
+from smallfleet.errors import BackendError, InvalidRequest, SmallfleetError
 from smallfleet.kb import grounded
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 1e-300 else -690.8  # log(1e-300): finite, so signals and traces stay numbers
 
 
 class ExtractiveBackend(Backend):
@@ -55,40 +62,54 @@ class ExtractiveBackend(Backend):
     def answer(self, composed: str, constraint: Constraint | None) -> Generation:
         """The quoted answer to one composed grounded input under its per-request grammar."""
         started = time.perf_counter()
-        options = grounded.quoted_options(constraint.schema) if isinstance(constraint, JsonSchemaConstraint) else []
-        if grounded.QUESTION_MARKER not in composed or not (options or grounded.passage_ids(composed) == []):
+        options = grounded.quoted_options(constraint.schema) if isinstance(constraint, JsonSchemaConstraint) else None
+        if options is None or grounded.QUESTION_MARKER not in composed:
             raise InvalidRequest(f"model {self.info.id!r} answers grounded contracts in the quoted style "
-                                 "(grounding.answer: quoted); this request is not one")
-        question = grounded.question_of(composed)
-        first = options[0] if options else None
-        quotes = first[1] if first else []
-        choice, logprob, runner = grounded.NOT_FOUND, 0.0, None
+                                 "(grounding.answer: quoted) only; this request is not one")
+        pid, quotes = options[0] if options else (None, [])
+        best_cosine, cosines = -1.0, np.zeros(0, np.float32)
         if quotes:
-            vectors = self._encoder().encode([question, *quotes])
+            vectors = np.asarray(self._encoder().encode([grounded.question_of(composed), *quotes]))  # type: ignore[attr-defined]
             cosines = vectors[1:] @ vectors[0]
-            order = np.argsort(-cosines)
-            best = int(order[0])
-            if float(cosines[best]) >= self.not_found_below:
-                scaled = (cosines - cosines.max()) / self.temperature
-                probs = np.exp(scaled) / np.exp(scaled).sum()
-                choice, logprob = quotes[best], math.log(float(probs[best]))
-                if len(order) > 1:
-                    runner = (quotes[int(order[1])], math.log(max(float(probs[int(order[1])]), 1e-300)))
-        if choice == grounded.NOT_FOUND:
-            text = json.dumps({"answer": grounded.NOT_FOUND, "citations": []})
+            best_cosine = float(cosines.max())
+        # The chance that the passage answers at all: 1/2 at the threshold, steeper with a lower temperature.
+        found = 1.0 / (1.0 + math.exp(-(best_cosine - self.not_found_below) / self.temperature))
+        not_found = TopLogprob(grounded.NOT_FOUND, _log(1.0 - found))
+        if best_cosine >= self.not_found_below:
+            best = int(cosines.argmax())
+            choice = quotes[best]
+            weights = np.exp((cosines - best_cosine) / self.temperature)
+            weights /= weights.sum()
+            # A quote and a pair holding it say the same thing: they count as one answer, and the runner-up is
+            # the best quote that does not overlap the choice (or not-found, if that is likelier).
+            same = [i for i, q in enumerate(quotes) if q in choice or choice in q]
+            chosen = TopLogprob(choice, _log(found * float(weights[same].sum())))
+            others = [i for i in np.argsort(-cosines) if int(i) not in same]
+            runner = TopLogprob(quotes[int(others[0])], _log(found * float(weights[int(others[0])]))) if others \
+                else not_found
+            if runner.logprob < not_found.logprob:
+                runner = not_found
+            text = json.dumps({"answer": choice, "citations": [pid]}, ensure_ascii=False)
         else:
-            text = json.dumps({"answer": choice, "citations": [first[0]]})  # type: ignore[index]
-        top = [TopLogprob(choice, logprob)] + ([TopLogprob(*runner)] if runner else [])
+            chosen = not_found
+            runner = TopLogprob(quotes[int(cosines.argmax())], _log(found)) if quotes else None
+            text = json.dumps({"answer": grounded.NOT_FOUND, "citations": []})
+        top = (chosen,) + ((runner,) if runner is not None else ())
         elapsed = time.perf_counter() - started
         return Generation(self.info.id, text, "stop", len(composed.split()), 1,
-                          (TokenLogprob(choice, logprob, tuple(top)),), Timings(elapsed, elapsed))
+                          (TokenLogprob(chosen.token, chosen.logprob, top),), Timings(elapsed, elapsed))
 
     async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
                      constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
         text = next((m.content for m in reversed(messages) if m.role == "user"), None)
         if text is None:
             raise InvalidRequest(f"model {self.info.id!r} answers the last user message; there is none")
-        gen = await asyncio.get_running_loop().run_in_executor(self._executor, self.answer, text, constraint)
+        try:
+            gen = await asyncio.get_running_loop().run_in_executor(self._executor, self.answer, text, constraint)
+        except SmallfleetError:
+            raise
+        except Exception as exc:  # the encoder failed: a backend failure (502), never a crash of the request
+            raise BackendError(f"model {self.info.id!r} failed: {type(exc).__name__}: {exc}") from exc
         yield Delta(gen.text, gen.logprobs)
         yield gen
 

@@ -68,13 +68,15 @@ def gateway(
     rounds: int = typer.Option(2, min=1),
     latency_ms: float = typer.Option(100.0, min=0, help="fixed latency of the fake backend"),
     workers: int = typer.Option(1, min=1, help="gateway worker processes"),
+    observability: bool = typer.Option(False, "--observability", help="two gateways side by side: metrics and "
+                                       "spans off, and on (spans exported over OTLP to the fake upstream)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Latency the gateway adds over calling a fixed-latency backend directly, at N concurrent clients."""
     from smallfleet.evals.gateway import run_gateway_bench
 
     _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
-                             workers=workers),
+                             workers=workers, observability=observability),
            as_json)
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -53,9 +54,20 @@ def serve(
     workers: int = typer.Option(1, min=1, help="gateway processes; each loads its own copy of local models"),
     allow_unauthenticated: bool = typer.Option(False, "--allow-unauthenticated",
                                                help="listen on a non-loopback address although no API keys exist"),
+    log_format: str = typer.Option("text", "--log-format", help="text, or json: one JSON object per line with the "
+                                   "trace id, plus one `request` line per finished request"),
 ) -> None:
     """Start the OpenAI-compatible gateway on the configured fleet (default: embedded SmolLM2)."""
+    import os
+
     import uvicorn
+
+    from smallfleet.observe.logs import log_config
+
+    if log_format not in ("text", "json"):
+        raise SmallfleetError(f"--log-format takes text or json, not {log_format!r}")
+    os.environ["SMALLFLEET_LOG_FORMAT"] = log_format  # the workers build their apps from the environment
+    logging_config = log_config(log_format, "info" if log_format == "json" else "warning")
 
     from smallfleet.api.app import app_from_settings
 
@@ -74,11 +86,26 @@ def serve(
                f"{'required on every request' if keys else 'none configured, requests are not authenticated'})",
                err=True)
     if workers == 1:
-        uvicorn.run(app_from_settings(settings), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app_from_settings(settings), host=host, port=port, log_config=logging_config, access_log=False)
         return
     load_fleet(settings.config_path)  # a config error is reported once, before any worker starts
+    _metrics_dir(settings.home)  # before any worker imports prometheus_client: its mode is chosen at import
     uvicorn.run("smallfleet.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                log_level="warning", access_log=False)
+                log_config=logging_config, access_log=False)
+
+
+def _metrics_dir(home: Path) -> None:
+    """Give the workers one empty directory to share their metrics through (`PROMETHEUS_MULTIPROC_DIR`, inherited
+    by the workers), unless the operator set one; a previous run's files are removed, as the library asks."""
+    import os
+    import shutil
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = home / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def _keys_required(settings: Settings) -> bool:

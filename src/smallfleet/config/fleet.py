@@ -111,8 +111,9 @@ class ExtractiveModel(_ModelBase):
     kind: Literal["extractive"]
     not_found_below: float = Field(0.45, ge=-1, le=1, description="answer not-found when even the best quote's "
                                    "cosine similarity to the question is under this")
-    temperature: float = Field(0.05, gt=0, description="of the softmax over the quotes' cosines that gives the "
-                               "answer's log-probability (a routing signal)")
+    temperature: float = Field(0.05, gt=0, description="scale of the logistic (around not_found_below) and the "
+                               "softmax over the quotes' cosines that give the answer's log-probability (a routing "
+                               "signal)")
     concurrency: int = Field(4, ge=1)
 
 
@@ -240,8 +241,8 @@ class FleetConfig(_Strict):
         return self
 
     def _extractive_rungs_answer_quoted(self) -> None:
-        """An extractive model only quotes passages: it is a rung of quoted grounded contracts alone (and not a
-        workflow's model step, nor the default model)."""
+        """An extractive model only quotes passages: it is a rung of quoted grounded contracts alone (not a
+        workflow's model step, a tenant's directly callable model, nor the default model)."""
         extractive = {m.id for m in self.models if isinstance(m, ExtractiveModel)}
         if not extractive:
             return
@@ -256,9 +257,14 @@ class FleetConfig(_Strict):
                 if step.model in extractive:
                     raise ValueError(f"workflows[{i}].steps[{j}].model: {step.model!r} is an extractive model; it "
                                      "answers quoted grounded contracts only")
-        if self.default_id in extractive:
-            raise ValueError(f"default_model: {self.default_id!r} is an extractive model; it answers quoted grounded "
-                             "contracts only")
+        if self.default_model in extractive:
+            raise ValueError(f"default_model: {self.default_model!r} is an extractive model; it answers quoted "
+                             "grounded contracts only")
+        for i, tenant in enumerate(self.tenants):
+            for model in tenant.models or []:
+                if model in extractive:
+                    raise ValueError(f"tenants[{i}].models: {model!r} is an extractive model, which is reached "
+                                     "through quoted grounded contracts only")
 
     def knowledge_base(self, name: str) -> KnowledgeBaseConfig:
         """The declared knowledge base `name` (a clear error naming the declared ones otherwise)."""
@@ -307,7 +313,9 @@ class FleetConfig(_Strict):
 
     @property
     def default_id(self) -> str:
-        return self.default_model or self.models[0].id
+        """`default_model`, else the first model that is a language model (an extractive one only quotes)."""
+        return self.default_model or next((m.id for m in self.models if not isinstance(m, ExtractiveModel)),
+                                          self.models[0].id)
 
 
 def _unique(what: str, names: list[str]) -> None:

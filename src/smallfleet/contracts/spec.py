@@ -160,6 +160,9 @@ class ContractSpec(_Strict):
             raise ValueError("cache.semantic needs `grounding:` or an output that picks from options (choice, or a "
                              "JSON object of enums): a near hit is served only when it can be verified (other "
                              "contracts: exact matches only)")
+        if self.cache is not None and "agree" in self.cache.model_fields_set and not self.classifies:
+            raise ValueError("cache.agree applies to classification contracts (a choice, or a JSON object of enums); "
+                             "grounded near hits are verified by their passages and key words")
         if self.grounding is None:
             for i, rung in enumerate(self.ladder):
                 if rung.accept.min_retrieval is not None or rung.accept.min_support is not None:

@@ -48,6 +48,11 @@ class FakeUpstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if scope["path"].rstrip("/").endswith("/v1/traces") and scope["method"] == "POST":  # an OTLP/HTTP sink
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/x-protobuf")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["path"].rstrip("/").endswith("/models"):
             await self._json(send, 200, {"object": "list", "data": [{"id": "fake-upstream", "object": "model"}]})
             return

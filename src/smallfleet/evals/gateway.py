@@ -12,6 +12,7 @@ percentile minus the direct percentile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
@@ -120,8 +121,13 @@ def process_tree_cpu_seconds(pid: int) -> float:
 
 
 def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int = 2,
-                      latency_ms: float = 100.0, workers: int = 1) -> dict[str, object]:
-    up_port, gw_port = free_port(), free_port()
+                      latency_ms: float = 100.0, workers: int = 1, observability: bool = False) -> dict[str, object]:
+    """Direct against gateway, phases alternating. With `observability`, two gateways run side by side: one with
+    metrics and spans off (`SMALLFLEET_METRICS=off`, no OTLP endpoint) and one with both on (spans exported
+    over OTLP/HTTP to the fake upstream, which accepts them), so their costs compare within one run."""
+    up_port = free_port()
+    gateways = {"gateway": free_port()} if not observability else {"gateway_observed_off": free_port(),
+                                                                    "gateway_observed_on": free_port()}
     with tempfile.TemporaryDirectory(prefix="smallfleet-bench-") as home:
         fleet = Path(home) / "fleet.yaml"
         fleet.write_text(
@@ -133,46 +139,62 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
             f"    concurrency: {max(concurrency * 2, 64)}\n"
             f"    max_queue: {concurrency * 4}\n"
         )
-        env = {**os.environ, "SMALLFLEET_HOME": home, "SMALLFLEET_CONFIG": str(fleet)}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "SMALLFLEET_OTEL"}
+        env = {**base, "SMALLFLEET_CONFIG": str(fleet)}
         upstream_cmd = [sys.executable, "-m", "smallfleet.evals.fake_upstream", "--port", str(up_port),
                         "--latency", str(latency_ms / 1000)]
-        gateway_cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(gw_port),
-                       "--workers", str(workers)]
-        with process(upstream_cmd, env, f"http://127.0.0.1:{up_port}/v1/models"), \
-                process(gateway_cmd, env, f"http://127.0.0.1:{gw_port}/healthz") as gateway_proc:
-            direct_url, gateway_url = f"http://127.0.0.1:{up_port}/v1", f"http://127.0.0.1:{gw_port}/v1"
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(process(upstream_cmd, {**env, "SMALLFLEET_HOME": home},
+                                        f"http://127.0.0.1:{up_port}/v1/models"))
+            procs = {}
+            for name, port in gateways.items():
+                side_home = Path(home) / name
+                side_home.mkdir()
+                side_env = {**env, "SMALLFLEET_HOME": str(side_home)}
+                if name == "gateway_observed_off":
+                    side_env["SMALLFLEET_METRICS"] = "off"
+                if name == "gateway_observed_on":
+                    side_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{up_port}"
+                cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(port), "--workers", str(workers)]
+                procs[name] = stack.enter_context(process(cmd, side_env, f"http://127.0.0.1:{port}/healthz"))
+            direct_url = f"http://127.0.0.1:{up_port}/v1"
+            cpu: dict[str, list[float]] = {name: [] for name in gateways}
 
-            gateway_cpu: list[float] = []
-
-            async def run() -> tuple[Side, Side]:
+            async def run() -> dict[str, Side]:
                 await load(direct_url, "fake", concurrency, concurrency * 2)  # warm-up
-                await load(gateway_url, "upstream", concurrency, concurrency * 2)
-                sides: dict[str, list[tuple[list[float], float, int]]] = {"direct": [], "gateway": []}
+                for port in gateways.values():
+                    await load(f"http://127.0.0.1:{port}/v1", "upstream", concurrency, concurrency * 2)
+                names = ["direct", *gateways]
+                sides: dict[str, list[tuple[list[float], float, int]]] = {name: [] for name in names}
                 for r in range(rounds):
-                    order = ("direct", "gateway") if r % 2 == 0 else ("gateway", "direct")
-                    for side in order:
-                        url, model = (direct_url, "fake") if side == "direct" else (gateway_url, "upstream")
-                        cpu_before = process_tree_cpu_seconds(gateway_proc.pid)
-                        sides[side].append(await load(url, model, concurrency, requests))
-                        if side == "gateway":
-                            gateway_cpu.append(process_tree_cpu_seconds(gateway_proc.pid) - cpu_before)
-                return tuple(  # type: ignore[return-value]
-                    Side([x for lat, _, _ in runs for x in lat], sum(s for _, s, _ in runs), sum(f for _, _, f in runs))
-                    for runs in (sides["direct"], sides["gateway"])
-                )
+                    for side in (names if r % 2 == 0 else names[::-1]):
+                        if side == "direct":
+                            sides[side].append(await load(direct_url, "fake", concurrency, requests))
+                            continue
+                        before = process_tree_cpu_seconds(procs[side].pid)
+                        sides[side].append(await load(f"http://127.0.0.1:{gateways[side]}/v1", "upstream",
+                                                      concurrency, requests))
+                        cpu[side].append(process_tree_cpu_seconds(procs[side].pid) - before)
+                return {name: Side([x for lat, _, _ in runs for x in lat], sum(s for _, s, _ in runs),
+                                   sum(f for _, _, f in runs)) for name, runs in sides.items()}
 
-            direct, gateway = asyncio.run(run())
-    d, g = direct.summary(), gateway.summary()
-    return {
+            results = asyncio.run(run())
+    d = results["direct"].summary()
+    out: dict[str, object] = {
         "benchmark": "gateway",
         "concurrency": concurrency,
         "gateway_workers": workers,
         "requests_per_side": requests * rounds,
         "backend_latency_ms": latency_ms,
         "direct": d,
-        "gateway": g,
-        "added_latency_ms": {k: round(g[f"{k}_ms"] - d[f"{k}_ms"], 3) for k in ("p50", "p95", "p99")},
-        "gateway_cpu_ms_per_request": round(sum(gateway_cpu) * 1000 / max(1, len(gateway.latencies_ms)), 3),
-        "target_added_ms": {"p50": 2.0, "p99": 10.0},
-        "cpu_cores": os.cpu_count(),
     }
+    for name in gateways:
+        g = results[name].summary()
+        suffix = name.removeprefix("gateway")
+        out[name] = g
+        out[f"added_latency_ms{suffix}"] = {k: round(g[f"{k}_ms"] - d[f"{k}_ms"], 3) for k in ("p50", "p95", "p99")}
+        out[f"gateway_cpu_ms_per_request{suffix}"] = round(
+            sum(cpu[name]) * 1000 / max(1, len(results[name].latencies_ms)), 3)
+    out["target_added_ms"] = {"p50": 2.0, "p99": 10.0}
+    out["cpu_cores"] = os.cpu_count()
+    return out

@@ -35,7 +35,11 @@ _QUESTION = "\n\nQuestion: "
 QUESTION_MARKER = _QUESTION
 _ID_LINE = re.compile(r"^\[(c\d+)\] ", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9_.]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9\"'(\[`])")
+# A sentence ends at . ! ? or : before a capital (Latin, Greek, Cyrillic), a digit or an opening quote, and
+# after the full-width 。！？ of scripts written without spaces.
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9\"'(\[`\u00c0-\u00de\u0391-\u03a9\u0410-\u042f])|(?<=[。！？])\s*")
+_MIN_CHARS = 12  # a sentence of fewer than 3 words is still quotable from this length (e.g. Japanese)
+QUOTED = "smallfleet quoted answer"  # the title of every `quoted_schema`
 _ELLIPSIS = " ..."  # what `passages_of` appends to a passage it cut
 _STOP = frozenset("a an and are as at be but by can do does for from has have how i if in into is it its "
                   "no not of on or so such than that the their then there these they this to use used using "
@@ -124,35 +128,50 @@ def answer_schema(ids: list[str], max_citations: int = 3, max_chars: int = 300) 
     return {"anyOf": [answered, not_found]}
 
 
-def sentences(passage: str, max_chars: int = 300, min_words: int = 3) -> list[str]:
-    """The sentences of a passage body that a quoted answer may be: split at lines and sentence ends, each cut
-    to `max_chars` at a word boundary, fragments under `min_words` words dropped, each once, in order."""
+def _runs(passage: str, max_chars: int, min_words: int) -> list[list[str]]:
+    """The quotable sentences of a passage body, in runs of sentences that stand next to each other in it: a
+    line break, or a sentence that is not quotable (a fragment under `min_words` words and `_MIN_CHARS`
+    characters, or one longer than `max_chars`), ends a run. The fragment `passages_of` cut is not quotable:
+    its source does not say it."""
     passage = passage.rstrip()
-    if passage.endswith(_ELLIPSIS):
+    cut = passage.endswith(_ELLIPSIS)
+    if cut:
         passage = passage[: -len(_ELLIPSIS)]
-    out: list[str] = []
-    for line in passage.splitlines():
-        for sentence in _SENTENCE_END.split(line.strip()):
-            sentence = " ".join(sentence.split())
-            if len(sentence) > max_chars:
-                sentence = sentence[: max_chars + 1].rsplit(" ", 1)[0]
-            if len(sentence.split()) >= min_words and sentence not in out:
-                out.append(sentence)
-    return out
+    lines = [[" ".join(p.split()) for p in _SENTENCE_END.split(line.strip()) if p.strip()]
+             for line in passage.splitlines()]
+    lines = [line for line in lines if line]
+    if cut and lines:
+        lines[-1].pop()
+    runs: list[list[str]] = []
+    for line in lines:
+        run: list[str] = []
+        for sentence in line:
+            if len(sentence) <= max_chars and (len(sentence.split()) >= min_words or len(sentence) >= _MIN_CHARS):
+                run.append(sentence)
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    return runs
+
+
+def sentences(passage: str, max_chars: int = 300, min_words: int = 3) -> list[str]:
+    """The sentences of a passage body a quoted answer may be (see `_runs`), each once, in order."""
+    return list(dict.fromkeys(s for run in _runs(passage, max_chars, min_words) for s in run))
 
 
 def quotes(passage: str, max_chars: int = 300) -> list[str]:
-    """What a quoted answer may be, from one passage body: each sentence, and each two consecutive sentences
-    that fit in `max_chars` together."""
-    single = sentences(passage, max_chars)
-    pairs = [f"{a} {b}" for a, b in zip(single, single[1:]) if len(a) + 1 + len(b) <= max_chars]
-    return single + [p for p in pairs if p not in single]
+    """What a quoted answer may be, from one passage body: each quotable sentence, and each two sentences that
+    follow each other on one line of it and fit in `max_chars` together."""
+    runs = _runs(passage, max_chars, 3)
+    pairs = [f"{a} {b}" for run in runs for a, b in zip(run, run[1:]) if len(a) + 1 + len(b) <= max_chars]
+    return list(dict.fromkeys([s for run in runs for s in run] + pairs))
 
 
 def quoted_schema(composed: str, max_chars: int = 300) -> dict[str, Any]:
     """The answer's JSON schema for one request in quoted style: a quote (`quotes`) of one passage, citing
-    that passage alone, or the explicit not-found."""
-    not_found = answer_schema([])
+    that passage alone, or the explicit not-found. Titled `QUOTED`, which is how `quoted_options` knows it."""
     options = []
     for pid, block in passage_texts(composed).items():
         quotable = quotes(body_of(block), max_chars)  # not the title line
@@ -162,18 +181,27 @@ def quoted_schema(composed: str, max_chars: int = 300) -> dict[str, Any]:
                                            "citations": {"type": "array", "items": {"enum": [pid]},
                                                          "minItems": 1, "maxItems": 1}},
                             "required": ["answer", "citations"], "additionalProperties": False})
-    return {"anyOf": [*options, not_found]} if options else not_found
+    return {"title": QUOTED, "anyOf": [*options, answer_schema([])]}
 
 
-def quoted_options(schema: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """(passage id, its quotes) for each passage of a `quoted_schema`, in the passages' order ([] for any other
-    schema)."""
+def quoted_options(schema: object) -> list[tuple[str, list[str]]] | None:
+    """(passage id, its quotes) for each passage of a `quoted_schema`, in the passages' order ([] when no
+    passage had a quotable sentence); None for a schema `quoted_schema` did not build."""
+    if not isinstance(schema, dict) or schema.get("title") != QUOTED or not isinstance(schema.get("anyOf"), list):
+        return None
     out = []
-    for option in schema.get("anyOf", []):
-        props = option.get("properties", {})
-        enum, cited = props.get("answer", {}).get("enum"), props.get("citations", {}).get("items", {}).get("enum")
-        if enum and cited and len(cited) == 1:
+    for option in schema["anyOf"]:
+        props = option.get("properties") if isinstance(option, dict) else None
+        answer = props.get("answer") if isinstance(props, dict) else None
+        citations = props.get("citations") if isinstance(props, dict) else None
+        items = citations.get("items") if isinstance(citations, dict) else None
+        enum, cited = (answer.get("enum") if isinstance(answer, dict) else None,
+                       items.get("enum") if isinstance(items, dict) else None)
+        if isinstance(enum, list) and isinstance(cited, list) and len(cited) == 1 and isinstance(cited[0], str) \
+                and enum and all(isinstance(e, str) for e in enum):
             out.append((cited[0], list(enum)))
+        elif not (isinstance(answer, dict) and answer.get("const") == NOT_FOUND):
+            return None  # an option that is neither a passage's quotes nor the not-found answer
     return out
 
 

@@ -51,6 +51,14 @@ Validator = Callable[[str], "str | None"]
 TRANSIENT = (BackendUnavailable, BackendTimeout, Overloaded)
 
 
+class RouteObserver(Protocol):
+    """What the router reports as it happens (`observe.metrics.Metrics` is one)."""
+
+    def retry(self, model: str) -> None: ...
+
+    def breaker(self, model: str, state: str) -> None: ...
+
+
 class Predictor(Protocol):
     """Estimates, before generation, the chance that the first rung answers acceptably."""
 
@@ -163,6 +171,7 @@ class Attempt:
     completion_tokens: int = 0
     cost: float = 0.0
     location: str = "local"
+    started_at: float | None = None  # wall clock (epoch s) when the rung was called: spans are drawn from it
 
 
 @dataclass
@@ -229,6 +238,11 @@ class RouterState:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     spent_usd: dict[str, float] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    observer: RouteObserver | None = None  # told of retries and breaker changes (the gateway's metrics)
+
+    def breaker_changed(self, model: str) -> None:
+        if self.observer is not None:
+            self.observer.breaker(model, self.breaker(model).state)
 
     def breaker(self, model: str) -> CircuitBreaker:
         if model not in self.breakers:
@@ -287,13 +301,12 @@ class Router:
         if spec.grounding is not None:
             text, found = await self.ground(contract, text)
             if semantic:
-                hit = cache.near(contract, lookup, found, question)  # type: ignore[union-attr, arg-type]
+                hit = await asyncio.to_thread(cache.near, contract, lookup, found, question)  # type: ignore[union-attr, arg-type]
                 if hit is not None:
                     return await self._answer_cached(contract, cache, hit, question, started)  # type: ignore[arg-type]
         elif semantic:
-            encoder = self.fleet.encoder.get
-            vector = (await asyncio.to_thread(lambda: encoder().encode([question])))[0]
-            hit = cache.near_class(contract, lookup, vector)  # type: ignore[union-attr, arg-type]
+            vector, hit = await asyncio.to_thread(cache.near_question, contract, lookup, question,  # type: ignore[union-attr]
+                                                  self.fleet.encoder.get)
             if hit is not None:
                 return await self._answer_cached(contract, cache, hit, question, started)  # type: ignore[arg-type]
         view, redaction = await self.view(name, text)
@@ -458,6 +471,7 @@ class Router:
         contract = contract.for_text(text)
         messages = contract.messages(text, rung)
         t0 = time.perf_counter()
+        attempt.started_at = time.time()
         try:
             gen = await self._call(contract, rung, entry, messages, seed=None)
         except ContextLengthExceeded:
@@ -497,6 +511,7 @@ class Router:
                     gen = await asyncio.wait_for(entry.backend.generate(messages, params, contract.constraint),
                                                  rung.timeout_s)
                 breaker.success()
+                self.state.breaker_changed(entry.info.id)
                 return gen
             except TimeoutError:
                 last = BackendTimeout(f"{entry.info.id} did not answer within {rung.timeout_s:g}s")
@@ -504,12 +519,16 @@ class Router:
                 last = exc
             except BackendError:
                 breaker.failure()
+                self.state.breaker_changed(entry.info.id)
                 raise
             if attempt < rung.retries:
+                if self.state.observer is not None:
+                    self.state.observer.retry(entry.info.id)
                 await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
         assert last is not None
         if not isinstance(last, Overloaded):  # busy is not broken: it does not trip the breaker
             breaker.failure()
+            self.state.breaker_changed(entry.info.id)
         raise last
 
     async def _agreement(self, contract: Contract, rung: Rung, entry: FleetEntry,

@@ -124,12 +124,12 @@ def record_route(trace: Trace, result: RouteResult, started: float) -> None:
 
 
 def route_trace(result: RouteResult, text: str, endpoint: str, started: float, created_at: float,
-                store_raw: bool = False) -> Trace:
+                store_raw: bool = False, trace_id: str | None = None) -> Trace:
     """The trace of a routed request, in the view the ladder saw (placeholders for `redact` / `local_only`
     contracts) unless the fleet file keeps raw inputs (`guard.store_raw`)."""
     raw = result.grounded_input or text  # a grounded contract's input includes its passages
     shown = raw if result.view is None or store_raw else result.view
-    trace = Trace(id=new_trace_id(), created_at=created_at, endpoint=endpoint, model=result.contract,
+    trace = Trace(id=trace_id or new_trace_id(), created_at=created_at, endpoint=endpoint, model=result.contract,
                   messages=[{"role": "user", "content": shown}], input=shown)
     record_route(trace, result, started)
     if result.outcome is None:

@@ -8,8 +8,10 @@ gateway awaits `append` before answering, so a request that got an answer has a 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -23,14 +25,17 @@ class TraceSink(Protocol):
 
 
 _STOP = object()
+log = logging.getLogger("smallfleet.trace")
 
 
 class TraceWriter:
     """Batches appends from many requests into few transactions on a dedicated thread."""
 
-    def __init__(self, store: TraceSink, max_batch: int = 512) -> None:
+    def __init__(self, store: TraceSink, max_batch: int = 512,
+                 observers: Sequence[Callable[[Trace], None]] = ()) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._observers = tuple(observers)  # told of each trace once it is committed (metrics)
         self._queue: queue.SimpleQueue[tuple[Trace, Future[None]] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
         self._thread.start()
@@ -69,7 +74,12 @@ class TraceWriter:
             for _, fut in batch:
                 fut.set_exception(exc)
             return
-        for _, fut in batch:
+        for trace, fut in batch:
+            for observe in self._observers:
+                try:
+                    observe(trace)
+                except Exception:  # noqa: BLE001 - an observer never loses a trace or fails a request
+                    log.exception("trace observer failed")
             fut.set_result(None)
 
     def close(self) -> None:
