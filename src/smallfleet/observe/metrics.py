@@ -154,7 +154,7 @@ class Metrics:
             cost = float(a.get("cost") or 0.0)
             if cost:
                 self.cost.labels(contract, model).inc(cost)
-            if status in ("accepted", "shadow") and a.get("location") == "remote" and cost > 0:
+            if status in ("accepted", "shadow") and a.get("location") == "remote":  # as `route.report` counts
                 self.top_cost.labels(contract).inc(cost)
                 self.top_answers.labels(contract).inc()
             if status == "accepted" and a.get("location") == "local" and a.get("rung") == trace.rung:

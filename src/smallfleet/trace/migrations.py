@@ -100,4 +100,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX traces_run_id ON traces (run_id);
         """,
     ),
+    (
+        # The dashboard's aggregates in SQL (see Trace.derived), filled for the traces already stored. The
+        # migrator splits on semicolons, hence char(59) for the one in the reason's expression.
+        "m008_dashboard",
+        """
+        ALTER TABLE traces ADD COLUMN answered_local INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE traces ADD COLUMN top_cost REAL NOT NULL DEFAULT 0;
+        ALTER TABLE traces ADD COLUMN top_answers INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE traces ADD COLUMN reason TEXT;
+        UPDATE traces SET
+            reason = CASE WHEN escalation_reason IS NULL OR escalation_reason = '' THEN NULL
+                          WHEN instr(escalation_reason, char(59)) > 0
+                          THEN substr(escalation_reason, 1, instr(escalation_reason, char(59)) - 1)
+                          ELSE escalation_reason END,
+            top_cost = (SELECT COALESCE(SUM(COALESCE(json_extract(value, '$.cost'), 0)), 0)
+                        FROM json_each(traces.attempts)
+                        WHERE json_extract(value, '$.status') IN ('accepted', 'shadow')
+                          AND json_extract(value, '$.location') = 'remote'),
+            top_answers = (SELECT COUNT(*) FROM json_each(traces.attempts)
+                           WHERE json_extract(value, '$.status') IN ('accepted', 'shadow')
+                             AND json_extract(value, '$.location') = 'remote'),
+            answered_local = CASE WHEN status = 'ok' AND rung IS NOT NULL AND EXISTS (
+                SELECT 1 FROM json_each(traces.attempts)
+                WHERE json_extract(value, '$.status') = 'accepted' AND json_extract(value, '$.location') = 'local'
+                  AND json_extract(value, '$.rung') = traces.rung) THEN 1 ELSE 0 END
+        WHERE attempts IS NOT NULL AND attempts != '[]' OR escalation_reason IS NOT NULL;
+        CREATE INDEX traces_status_created_at ON traces (status, created_at);
+        CREATE INDEX traces_reason_created_at ON traces (reason, created_at);
+        """,
+    ),
 ]

@@ -67,7 +67,20 @@ class Trace:
         for key in self._JSON:
             row[key] = json.dumps(row[key], ensure_ascii=False)
         row["stream"] = int(self.stream)
+        row.update(self.derived())
         return row
+
+    def derived(self) -> dict[str, Any]:
+        """Columns kept beside the record so the dashboard aggregates in SQL what `route.report` computes from
+        the attempts (same definitions): answered on a local rung, the remote answers that price the
+        all-top-rung baseline (their cost and number), and the first escalation reason."""
+        top = [a for a in self.attempts if a.get("status") in ("accepted", "shadow") and a.get("location") == "remote"]
+        local = self.status == "ok" and self.rung is not None and any(
+            a.get("status") == "accepted" and a.get("location") == "local" and a.get("rung") == self.rung
+            for a in self.attempts)
+        return {"answered_local": int(local), "top_cost": float(sum(a.get("cost") or 0.0 for a in top)),
+                "top_answers": len(top), "reason": self.escalation_reason.split(";")[0]
+                if self.escalation_reason else None}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Trace:
@@ -80,10 +93,11 @@ class Trace:
 
     @classmethod
     def columns(cls) -> list[str]:
-        return list(_COLUMNS)
+        return [*_COLUMNS, *DERIVED]
 
 
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Trace))
+DERIVED = ("answered_local", "top_cost", "top_answers", "reason")  # see `Trace.derived` (migration m008)
 
 
 def record_success(trace: Trace, gen: Generation, started: float) -> None:

@@ -1,0 +1,181 @@
+"""The web dashboard, served by the gateway itself at `/ui`: one static page (no build step; uPlot vendored in
+the package) over a small JSON API at `/ui/api/...` that reads the trace store (`observe.dashboard`) and
+the live fleet.
+
+Access: reading needs the admin key (`SMALLFLEET_ADMIN_KEY`, sent as `Authorization: Bearer ...`) once API
+keys are configured, and is open on a gateway without keys (which listens on loopback unless told
+otherwise); changing anything (attaching a reference label) always needs the admin key, so without one
+the dashboard is read-only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+
+from smallfleet.errors import InvalidRequest, NotFound, SmallfleetError
+from smallfleet.fleet import Fleet
+from smallfleet.observe.dashboard import Dashboard, TraceFilter, Window
+from smallfleet.route.router import Router
+
+_STATIC = resources.files("smallfleet.ui") / "static"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+
+
+class Forbidden(SmallfleetError):
+    status = 403
+    type = "permission_error"
+    code = "admin_key_required"
+
+
+class Unauthorized(SmallfleetError):
+    status = 401
+    type = "authentication_error"
+    code = "admin_key_required"
+
+
+def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, keys_required: Callable[[], bool],
+               admin_key: str | None, add_label: Any) -> None:  # noqa: ANN401 - store.add_label
+    """Add `/ui` and its API to `app` (see the module's docstring)."""
+    dashboard: dict[str, Dashboard] = {}
+
+    def reads() -> Dashboard:
+        if "d" not in dashboard:
+            dashboard["d"] = Dashboard(store_path)  # opened on first use: the store file exists by then
+        return dashboard["d"]
+
+    def is_admin(request: Request) -> bool:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return bool(admin_key) and hmac.compare_digest(given.encode(), (admin_key or "").encode())
+
+    def may_read(request: Request) -> None:
+        if keys_required() and not is_admin(request):
+            raise Unauthorized("the dashboard needs the admin key (SMALLFLEET_ADMIN_KEY) when API keys are "
+                               "configured")
+
+    def window(request: Request) -> Window:
+        try:
+            hours = float(request.query_params.get("hours", "24"))
+        except ValueError:
+            raise InvalidRequest("hours must be a number", param="hours") from None
+        if not 0 < hours <= 24 * 366:
+            raise InvalidRequest("hours must be between 0 and 8784", param="hours")
+        return Window.last(hours)
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui_page() -> HTMLResponse:
+        return HTMLResponse((_STATIC / "index.html").read_text())
+
+    @app.get("/ui/static/{name:path}", include_in_schema=False)
+    async def ui_static(name: str) -> Response:
+        parts = [p for p in name.split("/") if p]
+        target = _STATIC.joinpath(*parts) if parts and ".." not in parts else None
+        if target is None or not target.is_file():
+            raise NotFound(f"no file {name!r}")
+        return Response(target.read_bytes(), media_type=_TYPES.get(Path(name).suffix, "application/octet-stream"),
+                        headers={"cache-control": "max-age=3600"})
+
+    @app.get("/ui/api/overview", include_in_schema=False)
+    async def ui_overview(request: Request) -> dict[str, Any]:
+        may_read(request)
+        return {**reads().overview(window(request)), "admin": is_admin(request), "can_write": bool(admin_key)}
+
+    @app.get("/ui/api/contracts/{name}", include_in_schema=False)
+    async def ui_contract(name: str, request: Request) -> dict[str, Any]:
+        may_read(request)
+        served = router.contracts.get(name)
+        if served is None:
+            raise NotFound(f"no contract {name!r}", param="name")
+        out = reads().contract(name, window(request))
+        out["ladder"] = [{"rung": i, "model": r.model, "location": fleet.resolve(r.model).info.location,
+                          "accept": r.accept.model_dump(exclude_none=True), "rule": served.rules[i].model_dump(
+                              exclude_none=True)} for i, r in enumerate(served.spec.ladder)]
+        out["version"] = served.version
+        out["calibration"] = _calibration(store_path.parent, name)
+        out["specialists"] = _specialists(store_path.parent, name)
+        return out
+
+    @app.get("/ui/api/traces", include_in_schema=False)
+    async def ui_traces(request: Request) -> dict[str, Any]:
+        may_read(request)
+        q = request.query_params
+        try:
+            f = TraceFilter(contract=q.get("contract") or None, model=q.get("model") or None,
+                            status=q.get("status") or None, reason=q.get("reason") or None,
+                            before=float(q["before"]) if q.get("before") else None, limit=int(q.get("limit", "50")))
+        except ValueError:
+            raise InvalidRequest("before and limit must be numbers") from None
+        return {"traces": reads().traces(window(request), f)}
+
+    @app.get("/ui/api/traces/{trace_id}", include_in_schema=False)
+    async def ui_trace(trace_id: str, request: Request) -> dict[str, Any]:
+        may_read(request)
+        found = reads().trace(trace_id)
+        if found is None:
+            raise NotFound(f"no trace {trace_id!r}", param="trace_id")
+        return found
+
+    @app.post("/ui/api/traces/{trace_id}/label", include_in_schema=False)
+    async def ui_label(trace_id: str, request: Request) -> dict[str, Any]:
+        if not admin_key:
+            raise Forbidden("the dashboard is read-only: set SMALLFLEET_ADMIN_KEY to attach labels")
+        if not is_admin(request):
+            raise Unauthorized("attaching a label needs the admin key")
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise InvalidRequest("the body must be JSON: {\"reference\": ...}") from None
+        if not isinstance(body, dict) or "reference" not in body:
+            raise InvalidRequest("give the reference answer as {\"reference\": ...}", param="reference")
+        if reads().trace(trace_id) is None:
+            raise NotFound(f"no trace {trace_id!r}", param="trace_id")
+        reference = body["reference"] if isinstance(body["reference"], str) else json.dumps(body["reference"])
+        add_label(trace_id, reference, "dashboard")
+        return {"trace_id": trace_id, "labelled": True}
+
+    @app.get("/ui/api/fleet", include_in_schema=False)
+    async def ui_fleet(request: Request) -> dict[str, Any]:
+        may_read(request)
+        breakers = router.state.breakers
+        return {"models": [{"id": model_id, "location": e.info.location, "owned_by": e.info.owned_by,
+                            "concurrency": e.admission.concurrency, "running": e.admission.running,
+                            "waiting": e.admission.waiting, "max_queue": e.admission.max_queue,
+                            "breaker": breakers[model_id].state if model_id in breakers else "closed"}
+                           for model_id, e in fleet.entries().items()],
+                "contracts": [{"name": name, "ladder": [r.model for r in c.spec.ladder], "version": c.version}
+                              for name, c in router.contracts.items()]}
+
+
+def _calibration(home: Path, contract: str) -> dict[str, Any] | None:
+    """The last calibration report of `contract` (its curves and chosen thresholds), if it was calibrated."""
+    path = home / "calibration" / f"{contract}.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return {"calibrated_at": data.get("calibrated_at"), "models": data.get("models"),
+            "rungs": (data.get("report") or {}).get("rungs", [])}
+
+
+def _specialists(home: Path, contract: str) -> list[dict[str, Any]]:
+    """The specialist versions of `contract` with their gate metrics (newest first), which one is served."""
+    from smallfleet.specialists.registry import SpecialistRegistry
+
+    try:
+        registry = SpecialistRegistry(home)
+        promoted = registry.promoted(contract)
+        cards = registry.versions(contract)
+    except (SmallfleetError, OSError, ValueError):
+        return []
+    return [{"version": c.version, "kind": c.kind, "model_id": c.model_id,
+             "promoted": promoted is not None and c.version == promoted.version,
+             "gate": c.gate, "metrics": c.metrics, "created_at": c.created_at} for c in cards]
