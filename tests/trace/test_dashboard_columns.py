@@ -56,11 +56,12 @@ def test_new_traces_carry_the_derived_columns(tmp_path: Path) -> None:
 
 
 def test_traces_stored_before_the_migration_are_backfilled(tmp_path: Path) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "traces.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     for name, sql in MIGRATIONS:
-        if name == "m008_dashboard":
+        if name == "m008_dashboard":  # the store as it was before the dashboard
             break
         for statement in (s for s in sql.split(";") if s.strip()):
             conn.execute(statement)
@@ -70,3 +71,49 @@ def test_traces_stored_before_the_migration_are_backfilled(tmp_path: Path) -> No
         conn.execute(f"INSERT INTO traces ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
     conn.close()
     check(SQLiteTraceStore(path))
+
+
+def rollup_total(store: SQLiteTraceStore) -> dict[str, float]:
+    from smallfleet.trace.rollup import Rollup
+
+    total = Rollup()
+    for row in store._conn.execute("SELECT * FROM trace_rollup"):
+        total.merge(Rollup.from_row(row))
+    return {"requests": total.requests, "local": total.local, "cost": round(total.cost, 6),
+            "top_answers": total.top_answers, "reasons": sum(total.reasons.values())}
+
+
+def test_the_rollups_hold_what_the_traces_hold_new_or_backfilled(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(tmp_path / "a.db")
+    store.append_many(traces()[:2])
+    store.append_many(traces()[2:])  # a second batch folds into the same hour's row
+    expected = {"requests": 4, "local": 2, "cost": 0.005, "top_answers": 2, "reasons": 2}
+    assert rollup_total(store) == expected
+    test_traces_stored_before_the_migration_are_backfilled(tmp_path / "b")
+    assert rollup_total(SQLiteTraceStore(tmp_path / "b" / "traces.db")) == expected
+
+
+def test_a_purge_drops_the_purged_hours_from_the_rollups(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    hour = 3600 * (int(time.time()) // 3600)
+    old = [Trace(id=f"o{i}", created_at=hour - 7200 + i, endpoint="e", model="m", latency_ms=1.0) for i in range(3)]
+    edge = [Trace(id=f"e{i}", created_at=hour + i * 20, endpoint="e", model="m", latency_ms=1.0) for i in range(3)]
+    store.append_many(old + edge)
+    store.purge(before=hour + 30)  # through the middle of the last hour: e0 and e1 go, e2 stays
+    assert rollup_total(store)["requests"] == 1 == store.count()
+
+
+def test_percentiles_from_the_histogram_are_within_a_bucket() -> None:
+    import random
+
+    from smallfleet.stats import percentile
+    from smallfleet.trace.rollup import Rollup
+
+    rng = random.Random(1)
+    values = [rng.lognormvariate(5, 1) for _ in range(5000)]
+    r = Rollup()
+    for i, v in enumerate(values):
+        r.add(Trace(id=str(i), created_at=0.0, endpoint="e", model="m", latency_ms=v))
+    for q in (50, 95, 99):
+        exact = percentile(values, q)
+        assert exact <= r.percentile(q) <= exact * 1.25 + 0.1

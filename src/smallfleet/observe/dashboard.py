@@ -1,6 +1,6 @@
-"""The dashboard's reads of the trace store: aggregates in SQL over a time window, with the definitions of
-`route.report` (local share, cost, the all-top-rung cost, escalation reasons), on the derived columns each
-trace carries (`Trace.derived`, migration m008) and the indexes on `created_at`.
+"""The dashboard's reads of the trace store: figures over a time window from the hourly rollups
+(`trace.rollup`), with the definitions of `route.report` (local share, cost, the all-top-rung cost,
+escalation reasons), and trace lists from the indexes on `created_at`.
 
 It opens its own read-only connection, so a dashboard reading a large store never holds the trace
 writer's lock. Every query is bounded by the window (and a row limit where it lists), which keeps a page
@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smallfleet.stats import percentile
 from smallfleet.trace.record import Trace
-
-_SUMS = ("COUNT(*) AS requests, SUM(contract IS NOT NULL) AS routed, SUM(answered_local) AS local, "
-         "SUM(COALESCE(cost, 0)) AS cost, SUM(top_cost) AS top_cost, SUM(top_answers) AS top_answers, "
-         "SUM(status != 'ok') AS errors, SUM(http_status = 429) AS rejected")
+from smallfleet.trace.rollup import PERIOD_S, Rollup
 
 
 @dataclass(frozen=True)
@@ -47,10 +43,18 @@ class TraceFilter:
     limit: int = 50
 
 
-def _all_top(row: dict[str, Any]) -> float | None:
-    """The all-top-rung cost of `row`'s routed requests: the mean top-rung answer times the requests (None when
-    no remote answer prices it)."""
-    return row["top_cost"] / row["top_answers"] * row["routed"] if row["top_answers"] else None
+def _all_top(r: Rollup) -> float | None:
+    """The all-top-rung cost of `r`'s routed requests, as `route.report` prices it: the mean top-rung answer
+    times the requests (None when no remote answer prices it)."""
+    return round(r.top_cost / r.top_answers * r.routed, 6) if r.top_answers else None
+
+
+def _figures(r: Rollup) -> dict[str, Any]:
+    return {"requests": r.requests, "routed": r.routed,
+            "local_share": round(r.local / r.routed, 4) if r.routed else None,
+            "cost_usd": round(r.cost, 6),
+            "error_rate": round(r.errors / r.requests, 4) if r.requests else None,
+            "rejected_rate": round(r.rejected / r.requests, 4) if r.requests else None}
 
 
 class Dashboard:
@@ -68,80 +72,66 @@ class Dashboard:
         with self._lock:
             return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
 
+    def _rollups(self, window: Window, contract: str | None = None) -> list[tuple[int, str, Rollup]]:
+        """The rollup rows of the hours `window` touches (of one contract, or all)."""
+        first, last = int(window.since // PERIOD_S), int(window.until // PERIOD_S)
+        sql = "SELECT * FROM trace_rollup WHERE hour BETWEEN ? AND ?"
+        args: tuple[Any, ...] = (first, last)
+        if contract is not None:
+            sql, args = sql + " AND contract = ?", (*args, contract)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [(r["hour"], r["contract"], Rollup.from_row(r)) for r in rows]
+
     def overview(self, window: Window, buckets: int = 48) -> dict[str, Any]:
         """Totals and a time series over `window`: requests, local share, cost against the all-top-rung cost,
         latency percentiles, error and 429 rates."""
-        where, args = "created_at >= ? AND created_at < ?", (window.since, window.until)
-        total = self._rows(f"SELECT {_SUMS} FROM traces WHERE {where}", args)[0]
-        width = max(1.0, (window.until - window.since) / buckets)
-        series = self._rows(
-            f"SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, {_SUMS}, AVG(latency_ms) AS latency_mean "
-            f"FROM traces WHERE {where} GROUP BY bucket ORDER BY bucket", (window.since, width, *args))
-        latencies = [r["latency_ms"] for r in self._rows(
-            f"SELECT latency_ms FROM traces WHERE {where} AND latency_ms IS NOT NULL", args)]
-        by_contract = self.contracts(window)
-        all_top = [c["cost_all_top_rung_usd"] for c in by_contract]
+        rows = self._rollups(window)
+        total, per_contract = Rollup(), {}
+        width = max(float(PERIOD_S), (window.until - window.since) / buckets)
+        series = [Rollup() for _ in range(int(math.ceil((window.until - window.since) / width)) or 1)]
+        for hour, contract, r in rows:
+            total.merge(r)
+            if contract:
+                per_contract.setdefault(contract, Rollup()).merge(r)
+            series[min(len(series) - 1, max(0, int((hour * PERIOD_S - window.since) // width)))].merge(r)
+        contracts = [self._contract_figures(name, r) for name, r in
+                     sorted(per_contract.items(), key=lambda kv: -kv[1].requests)]
+        all_top = [c["cost_all_top_rung_usd"] for c in contracts if c["cost_all_top_rung_usd"] is not None]
         return {
-            "window": {"since": window.since, "until": window.until}, **self._figures(total),
-            "cost_all_top_rung_usd": round(sum(a for a in all_top if a is not None), 6) if any(
-                a is not None for a in all_top) else None,
-            "latency_ms": {p: round(percentile(latencies, q), 1) if latencies else None
-                           for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
-            "series": self._series(series, window, width, buckets),
-            "contracts": by_contract,
+            "window": {"since": window.since, "until": window.until}, **_figures(total),
+            "cost_all_top_rung_usd": round(sum(all_top), 6) if all_top else None,
+            "latency_ms": {p: total.percentile(q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "series": [{"t": window.since + i * width, **_figures(r), "cost_all_top_rung_usd": _all_top(r),
+                        "latency_mean_ms": round(r.latency_sum / r.latency_n, 1) if r.latency_n else None}
+                       for i, r in enumerate(series)],
+            "contracts": contracts,
         }
 
-    def _series(self, rows: list[dict[str, Any]], window: Window, width: float, buckets: int) -> list[dict[str, Any]]:
-        """Every bucket of the window in order, empty ones included (no requests: no shares, no latency)."""
-        found = {r["bucket"]: r for r in rows}
-        empty = {"requests": 0, "routed": 0, "local": 0, "cost": 0.0, "top_cost": 0.0, "top_answers": 0,
-                 "errors": 0, "rejected": 0, "latency_mean": None}
-        out = []
-        for b in range(int(math.ceil((window.until - window.since) / width))):
-            r = found.get(b, empty)
-            top = _all_top(r)
-            out.append({"t": window.since + b * width, **self._figures(r),
-                        "cost_all_top_rung_usd": round(top, 6) if top is not None else None,
-                        "latency_mean_ms": r["latency_mean"]})
-        return out
-
     @staticmethod
-    def _figures(row: dict[str, Any]) -> dict[str, Any]:
-        n, routed = row["requests"] or 0, row["routed"] or 0
-        return {"requests": n, "routed": routed,
-                "local_share": round((row["local"] or 0) / routed, 4) if routed else None,
-                "cost_usd": round(row["cost"] or 0.0, 6),
-                "error_rate": round((row["errors"] or 0) / n, 4) if n else None,
-                "rejected_rate": round((row["rejected"] or 0) / n, 4) if n else None}
+    def _contract_figures(name: str, r: Rollup) -> dict[str, Any]:
+        return {"contract": name, **_figures(r), "cost_all_top_rung_usd": _all_top(r)}
 
     def contracts(self, window: Window) -> list[dict[str, Any]]:
         """Per contract over `window`: requests, local share, cost and the all-top-rung cost (as `report`)."""
-        rows = self._rows(f"SELECT contract, {_SUMS} FROM traces WHERE created_at >= ? AND created_at < ? "
-                          "AND contract IS NOT NULL GROUP BY contract ORDER BY requests DESC",
-                          (window.since, window.until))
-        out = []
-        for r in rows:
-            r["routed"] = r["requests"]
-            top = _all_top(r)
-            out.append({"contract": r["contract"], **self._figures(r),
-                        "cost_all_top_rung_usd": round(top, 6) if top is not None else None})
-        return out
+        return self.overview(window)["contracts"]
 
     def contract(self, name: str, window: Window) -> dict[str, Any]:
         """One contract over `window`: its figures, the share answered per rung (and model), the escalation
         reasons."""
-        args = (name, window.since, window.until)
-        where = "contract = ? AND created_at >= ? AND created_at < ?"
-        summary = next((c for c in self.contracts(window) if c["contract"] == name), None)
-        rungs = self._rows(f"SELECT rung, backend_model AS model, COUNT(*) AS answers, SUM(answered_local) AS local, "
-                           f"AVG(latency_ms) AS latency_mean_ms FROM traces WHERE {where} AND status = 'ok' "
-                           "AND rung IS NOT NULL GROUP BY rung, backend_model ORDER BY rung", args)
-        n = summary["requests"] if summary else 0
-        for r in rungs:
-            r["share"] = round(r["answers"] / n, 4) if n else None
-        reasons = self._rows(f"SELECT reason, COUNT(*) AS n FROM traces WHERE {where} AND reason IS NOT NULL "
-                             "GROUP BY reason ORDER BY n DESC, reason", args)
-        return {"contract": name, "summary": summary, "rungs": rungs, "escalations": reasons}
+        total = Rollup()
+        for _, _, r in self._rollups(window, name):
+            total.merge(r)
+        n = total.requests
+        rungs = []
+        for key, (answers, latency) in sorted(total.rungs.items(), key=lambda kv: (int(kv[0].split("|")[0]), kv[0])):
+            rung, model = key.split("|", 1)
+            rungs.append({"rung": int(rung), "model": model or None, "answers": int(answers),
+                          "share": round(answers / n, 4) if n else None,
+                          "latency_mean_ms": round(latency / answers, 1) if answers else None})
+        reasons = [{"reason": k, "n": v} for k, v in sorted(total.reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return {"contract": name, "summary": self._contract_figures(name, total) if n else None,
+                "rungs": rungs, "escalations": reasons}
 
     def traces(self, window: Window, f: TraceFilter) -> list[dict[str, Any]]:
         """Traces in `window` matching `f`, newest first (a page of `f.limit`; the next page: `before` = the last

@@ -130,4 +130,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX traces_reason_created_at ON traces (reason, created_at);
         """,
     ),
+    (
+        # Hourly rollups for the dashboard (trace.rollup); the store fills them from the stored traces
+        # right after this migration.
+        "m009_rollup",
+        """
+        CREATE TABLE trace_rollup (
+            hour INTEGER NOT NULL,
+            contract TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            routed INTEGER NOT NULL,
+            local INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            top_cost REAL NOT NULL,
+            top_answers INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            latency_n INTEGER NOT NULL,
+            latency_sum REAL NOT NULL,
+            hist TEXT NOT NULL,
+            rungs TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            PRIMARY KEY (hour, contract)
+        );
+        """,
+    ),
 ]

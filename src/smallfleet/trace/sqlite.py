@@ -15,6 +15,11 @@ from pathlib import Path
 
 from smallfleet.trace.migrations import MIGRATIONS
 from smallfleet.trace.record import Trace
+from smallfleet.trace.rollup import COLUMNS as ROLLUP_COLUMNS
+from smallfleet.trace.rollup import PERIOD_S, Rollup, rollups
+
+_ROLLUP_UPSERT = (f"INSERT OR REPLACE INTO trace_rollup ({', '.join(ROLLUP_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in ROLLUP_COLUMNS)})")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class SQLiteTraceStore:
         with self._lock:
             self._conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
             done = {row[0] for row in self._conn.execute("SELECT name FROM _migrations")}
+            backfill = "m009_rollup" not in done
             for name, sql in MIGRATIONS:
                 if name in done:
                     continue
@@ -63,6 +69,36 @@ class SQLiteTraceStore:
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
+            if backfill:
+                self._rebuild_rollups()
+
+    def _rebuild_rollups(self, hour: int | None = None) -> None:
+        """Recompute the hourly rollups from the stored traces: all of them, or one `hour`'s; in chunks.
+        The caller holds the lock."""
+        low, high = (-1, 2**40) if hour is None else (hour, hour)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("DELETE FROM trace_rollup WHERE hour BETWEEN ? AND ?", (low, high))
+            cursor = self._conn.execute("SELECT * FROM traces WHERE created_at >= ? AND created_at < ? "
+                                        "ORDER BY created_at", (low * PERIOD_S, (high + 1) * PERIOD_S))
+            total: dict[tuple[int, str], Rollup] = {}
+            while rows := cursor.fetchmany(20_000):
+                for key, part in rollups(Trace.from_row(dict(r)) for r in rows).items():
+                    total.setdefault(key, Rollup()).merge(part)
+            self._conn.executemany(_ROLLUP_UPSERT, [r.to_row(*key) for key, r in total.items()])
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _add_rollups(self, traces: list[Trace]) -> None:
+        """Fold a batch into the rollups, in the batch's transaction (the caller holds the lock)."""
+        for (hour, contract), part in rollups(traces).items():
+            row = self._conn.execute("SELECT * FROM trace_rollup WHERE hour = ? AND contract = ?",
+                                     (hour, contract)).fetchone()
+            if row is not None:
+                part.merge(Rollup.from_row(row))
+            self._conn.execute(_ROLLUP_UPSERT, part.to_row(hour, contract))
 
     def applied_migrations(self) -> list[str]:
         with self._lock:
@@ -75,6 +111,7 @@ class SQLiteTraceStore:
         """Write traces in one transaction (all or none), and add their cost to their tenants' running spend
         in the same transaction (the spend is kept apart from the traces, so purging them never gives a
         tenant's budget back)."""
+        traces = list(traces)
         rows = [t.to_row() for t in traces]
         if not rows:
             return
@@ -83,6 +120,7 @@ class SQLiteTraceStore:
             self._conn.execute("BEGIN")
             try:
                 self._conn.executemany(self._insert, rows)
+                self._add_rollups(traces)
                 self._conn.executemany(
                     "INSERT INTO tenant_spend (tenant, cost, requests) VALUES (?, ?, 1) ON CONFLICT (tenant) "
                     "DO UPDATE SET cost = cost + excluded.cost, requests = requests + 1", spend)
@@ -213,10 +251,12 @@ class SQLiteTraceStore:
                     (before,)).rowcount
                 traces = self._conn.execute("DELETE FROM traces WHERE created_at < ?", (before,)).rowcount
                 self._conn.execute("DELETE FROM responses WHERE created_at < ?", (before,))
+                self._conn.execute("DELETE FROM trace_rollup WHERE hour < ?", (int(before // PERIOD_S),))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            self._rebuild_rollups(int(before // PERIOD_S))  # the hour the cut went through: from what is left
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"traces": traces, "labels": labels}
 
