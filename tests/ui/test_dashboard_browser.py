@@ -35,6 +35,12 @@ ADMIN = "admin-secret-1"
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SQLiteTraceStore]]:
     home = tmp_path_factory.mktemp("ui")
     store = SQLiteTraceStore(home / "traces.db")
+    (home / "calibration").mkdir()
+    curve = [{"threshold": t, "local_share": 1 - t, "agreement": 0.9 + t / 10, "accepted": 10} for t in (0.1, 0.5, 0.9)]
+    (home / "calibration" / "triage.json").write_text(json.dumps({
+        "contract": "triage", "calibrated_at": 0, "models": {"small": {"min_mean_logprob": -0.5}},
+        "report": {"rungs": [{"rung": 0, "model": "small", "signal": "mean_logprob", "threshold": 0.5,
+                              "curve": curve}]}}))
     small = FakeBackend(info=ModelInfo(id="small", location="local", context_window=4096))
     big = FakeBackend(info=ModelInfo(id="big", location="remote", context_window=None, price_per_1k_output=1.0))
     spec = ContractSpec.model_validate({"name": "triage", "output": {"json_schema": SCHEMA},
@@ -103,6 +109,8 @@ def test_clicking_through_contract_traces_and_a_trace(gateway, browser) -> None:
     page.click("text=triage")
     page.wait_for_function("document.body.dataset.ready === '#/contracts/triage'")
     assert page.inner_text("[data-reason=low_mean_logprob]") == "2"
+    assert page.locator("#calibration canvas").count() == 1  # the calibration curve, with the chosen threshold
+    assert "chosen 0.500" in page.inner_text("#calibration")
     assert page.inner_text("[data-rung-share='0']") == "60.0%" and page.inner_text("[data-rung-share='1']") == "40.0%"
     page.click("text=low_mean_logprob")  # the escalation reason filters the trace explorer
     page.wait_for_function("document.body.dataset.ready.startsWith('#/traces?')")

@@ -130,7 +130,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                retention_days: float | None = None, tenancy: Tenancy | None = None,
                workflows: list[WorkflowSpec] | None = None, metrics: Metrics | None = None,
                tracer_provider: Any | None = None, log_requests: bool = False, observe: bool = True,
-               admin_key: str | None = None) -> FastAPI:
+               admin_key: str | None = None, settings: Settings | None = None) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
     With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured. `metrics`
@@ -292,7 +292,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
         return {"trace_id": found.id, "labelled": True}
 
-    install_ui(app, store.path, fleet, router, lambda: tenancy.required, admin_key, store.add_label)
+    install_ui(app, store.path, fleet, router, lambda: tenancy.required, admin_key, store.add_label, settings)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -325,7 +325,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
                       tenancy=tenancy, workflows=config.workflows, tracer_provider=provider_from_env(os.environ),
                       log_requests=os.environ.get("SMALLFLEET_LOG_FORMAT") == "json",
                       observe=os.environ.get("SMALLFLEET_METRICS", "on") != "off",
-                      admin_key=os.environ.get("SMALLFLEET_ADMIN_KEY") or None)
+                      admin_key=os.environ.get("SMALLFLEET_ADMIN_KEY") or None, settings=settings)
 
 
 def app_from_env() -> FastAPI:

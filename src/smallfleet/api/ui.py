@@ -4,12 +4,13 @@ the live fleet.
 
 Access: reading needs the admin key (`SMALLFLEET_ADMIN_KEY`, sent as `Authorization: Bearer ...`) once API
 keys are configured, and is open on a gateway without keys (which listens on loopback unless told
-otherwise); changing anything (attaching a reference label) always needs the admin key, so without one
-the dashboard is read-only.
+otherwise); changing anything (attaching a reference label, promoting or rolling back a specialist) always
+needs the admin key, so without one the dashboard is read-only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from smallfleet.config.settings import Settings
 from smallfleet.errors import InvalidRequest, NotFound, SmallfleetError
 from smallfleet.fleet import Fleet
 from smallfleet.observe.dashboard import Dashboard, TraceFilter, Window
@@ -42,8 +44,9 @@ class Unauthorized(SmallfleetError):
 
 
 def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, keys_required: Callable[[], bool],
-               admin_key: str | None, add_label: Any) -> None:  # noqa: ANN401 - store.add_label
-    """Add `/ui` and its API to `app` (see the module's docstring)."""
+               admin_key: str | None, add_label: Any, settings: Settings | None = None) -> None:  # noqa: ANN401
+    """Add `/ui` and its API to `app` (see the module's docstring). `add_label` is the store's; `settings` (the
+    gateway's home and fleet file) enable promote and rollback."""
     dashboard: dict[str, Dashboard] = {}
 
     def reads() -> Dashboard:
@@ -122,17 +125,44 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
             raise NotFound(f"no trace {trace_id!r}", param="trace_id")
         return found
 
+    def may_write(request: Request, what: str) -> None:
+        if not admin_key:
+            raise Forbidden(f"the dashboard is read-only: set SMALLFLEET_ADMIN_KEY to {what}")
+        if not is_admin(request):
+            raise Unauthorized(f"to {what} needs the admin key")
+
+    @app.post("/ui/api/contracts/{name}/promote", include_in_schema=False)
+    async def ui_promote(name: str, request: Request) -> dict[str, Any]:
+        """Recalibrate a specialist version on the contract's dev split, then promote it (as `smallfleet
+        specialists promote`); the gateway swaps it in within seconds."""
+        may_write(request, "promote a specialist")
+        body = await _json_body(request)
+        version = body.get("version")
+        if not isinstance(version, str) or not version:
+            raise InvalidRequest("give the version to promote as {\"version\": \"vN\"}", param="version")
+        if settings is None or name not in router.contracts:
+            raise NotFound(f"no contract {name!r} to promote on this gateway", param="name")
+        from smallfleet.distill.promote import promote_version
+
+        return await asyncio.to_thread(promote_version, settings, name, version, "promoted from the dashboard")
+
+    @app.post("/ui/api/contracts/{name}/rollback", include_in_schema=False)
+    async def ui_rollback(name: str, request: Request) -> dict[str, Any]:
+        """Return the contract to the version promoted before the current one (or to the fleet file's ladder)."""
+        may_write(request, "roll a specialist back")
+        if settings is None or name not in router.contracts:
+            raise NotFound(f"no contract {name!r} to roll back on this gateway", param="name")
+        from smallfleet.specialists.registry import SpecialistRegistry
+
+        state = await asyncio.to_thread(SpecialistRegistry(settings.home).rollback, name, "rolled back from the "
+                                        "dashboard")
+        return {"contract": name, "promoted": state.get("promoted")}
+
     @app.post("/ui/api/traces/{trace_id}/label", include_in_schema=False)
     async def ui_label(trace_id: str, request: Request) -> dict[str, Any]:
-        if not admin_key:
-            raise Forbidden("the dashboard is read-only: set SMALLFLEET_ADMIN_KEY to attach labels")
-        if not is_admin(request):
-            raise Unauthorized("attaching a label needs the admin key")
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            raise InvalidRequest("the body must be JSON: {\"reference\": ...}") from None
-        if not isinstance(body, dict) or "reference" not in body:
+        may_write(request, "attach labels")
+        body = await _json_body(request)
+        if "reference" not in body:
             raise InvalidRequest("give the reference answer as {\"reference\": ...}", param="reference")
         if reads().trace(trace_id) is None:
             raise NotFound(f"no trace {trace_id!r}", param="trace_id")
@@ -151,6 +181,16 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
                            for model_id, e in fleet.entries().items()],
                 "contracts": [{"name": name, "ladder": [r.model for r in c.spec.ladder], "version": c.version}
                               for name, c in router.contracts.items()]}
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidRequest("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
 
 
 def _calibration(home: Path, contract: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -85,13 +86,14 @@ def gateway(
 def dashboard(
     traces: int = typer.Option(10_000, min=1, help="synthetic traces in the store (spread over 30 days)"),
     repeats: int = typer.Option(5, min=1, help="loads of each page"),
+    screenshots: Path | None = typer.Option(None, help="save a screenshot of each page in this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Dashboard page load times (p50) on a store of N synthetic traces: in Chromium when installed, and the
     pages' API calls over HTTP."""
     from smallfleet.evals.dashboard_bench import run_dashboard_bench
 
-    _print(run_dashboard_bench(traces, repeats), as_json)
+    _print(run_dashboard_bench(traces, repeats, screenshots), as_json)
 
 
 @bench_app.command("training-load")

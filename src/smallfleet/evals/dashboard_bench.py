@@ -62,7 +62,7 @@ def synthetic(n: int, now: float, seed: int = 0) -> Any:  # noqa: ANN401 - yield
                     input="a ticket", messages=[{"role": "user", "content": "a ticket"}])
 
 
-def run_dashboard_bench(traces: int = 10_000, repeats: int = 5) -> dict[str, Any]:
+def run_dashboard_bench(traces: int = 10_000, repeats: int = 5, screenshots: Path | None = None) -> dict[str, Any]:
     import httpx
 
     from smallfleet.api.app import create_app
@@ -103,7 +103,7 @@ def run_dashboard_bench(traces: int = 10_000, repeats: int = 5) -> dict[str, Any
                         response.raise_for_status()
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             if chromium is not None:
-                _browse(url, chromium, repeats, browser)
+                _browse(url, chromium, repeats, browser, screenshots)
     summary = {name: {"api_p50_ms": round(statistics.median(v), 1), "api_max_ms": round(max(v), 1),
                       **({"page_p50_ms": round(statistics.median(browser[name]), 1),
                           "page_max_ms": round(max(browser[name]), 1)} if browser[name] else {})}
@@ -112,13 +112,14 @@ def run_dashboard_bench(traces: int = 10_000, repeats: int = 5) -> dict[str, Any
             "browser": "chromium" if any(browser.values()) else None, "pages": summary}
 
 
-def _browse(url: str, chromium: str, repeats: int, out: dict[str, list[float]]) -> None:
-    """Page loads in Chromium: from navigation until the page has drawn its data (`data-ready`)."""
+def _browse(url: str, chromium: str, repeats: int, out: dict[str, list[float]], shots: Path | None) -> None:
+    """Page loads in Chromium: from navigation until the page has drawn its data (`data-ready`); with `shots`, a
+    screenshot of each page after its first load."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True)
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{url}/ui#/")  # the page's script and styles cached once, as for a returning user
         page.wait_for_function("document.body.dataset.ready")
         for _ in range(repeats):
@@ -131,4 +132,9 @@ def _browse(url: str, chromium: str, repeats: int, out: dict[str, list[float]]) 
                 page.wait_for_function("document.body.dataset.ready && document.body.dataset.ready !== ''",
                                        timeout=120_000)
                 out[name].append((time.perf_counter() - t0) * 1000)
+                if shots is not None and len(out[name]) == 1:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    slug = name.split(" (")[0].replace(" ", "-")
+                    if not (shots / f"{slug}.png").exists():
+                        page.screenshot(path=str(shots / f"{slug}.png"))
         browser.close()

@@ -83,9 +83,22 @@ async function contract(name) {
       `<tr><td><a href="#/traces?contract=${encodeURIComponent(name)}&reason=${encodeURIComponent(e.reason)}">${esc(e.reason)}</a></td>
        <td class="num" data-reason="${esc(e.reason)}">${e.n}</td><td><span class="bar" style="width:${(200 * e.n / max).toFixed(0)}px"></span></td></tr>`))}
     <h3>Calibration</h3><div id="calibration">${d.calibration ? "" : "<p>Not calibrated (`smallfleet calibrate`).</p>"}</div>
-    <h3>Specialists</h3>${d.specialists.length ? table(["version", "kind", "served", "gate"], d.specialists.map((v) =>
-      `<tr><td>${esc(v.version)}</td><td>${esc(v.kind)}</td><td>${v.promoted ? "yes" : ""}</td><td><pre>${esc(JSON.stringify(v.gate))}</pre></td></tr>`))
-      : "<p>No specialist trained for this contract.</p>"}`;
+    <h3>Specialists</h3>${d.specialists.length ? table(["version", "kind", "served", "gate", ""], d.specialists.map((v) =>
+      `<tr><td>${esc(v.version)}</td><td>${esc(v.kind)}</td><td data-served="${esc(v.version)}">${v.promoted ? "yes" : ""}</td>
+       <td><pre>${esc(JSON.stringify(v.gate))}</pre></td><td>${v.promoted ? `<button data-rollback>Roll back</button>`
+         : `<button data-promote="${esc(v.version)}">Promote</button>`}</td></tr>`))
+      : "<p>No specialist trained for this contract.</p>"}<p id="actionmsg"></p>`;
+  const act = async (path, body) => {
+    $("#actionmsg").textContent = "working...";
+    try {
+      await api(path, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)});
+      route();
+    } catch (err) { $("#actionmsg").innerHTML = `<span class="err">${esc(err.message)}</span>`; }
+  };
+  document.querySelectorAll("[data-promote]").forEach((b) => b.addEventListener("click", () =>
+    act(`/ui/api/contracts/${encodeURIComponent(name)}/promote`, {version: b.dataset.promote})));
+  document.querySelectorAll("[data-rollback]").forEach((b) => b.addEventListener("click", () =>
+    act(`/ui/api/contracts/${encodeURIComponent(name)}/rollback`, {})));
   if (d.calibration) {
     for (const r of d.calibration.rungs) {
       const curve = (r.curve || []).slice().sort((a, b) => a.threshold - b.threshold);
