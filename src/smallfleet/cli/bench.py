@@ -96,6 +96,19 @@ def dashboard(
     _print(run_dashboard_bench(traces, repeats, screenshots), as_json)
 
 
+@bench_app.command("metrics")
+@one_line_errors
+def metrics_check(
+    requests: int = typer.Option(40, min=1, help="support tickets sent to the ticket-triage contract"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Real traffic through a live gateway (SmolLM2, then the simulated teacher), then /metrics beside
+    `smallfleet report --json`: do they agree?"""
+    from smallfleet.evals.metrics_check import run_metrics_check
+
+    _print(run_metrics_check(requests), as_json)
+
+
 @bench_app.command("training-load")
 @one_line_errors
 def training_load(

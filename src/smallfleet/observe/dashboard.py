@@ -44,9 +44,11 @@ class TraceFilter:
 
 
 def _all_top(r: Rollup) -> float | None:
-    """The all-top-rung cost of `r`'s routed requests, as `route.report` prices it: the mean top-rung answer
-    times the requests (None when no remote answer prices it)."""
-    return round(r.top_cost / r.top_answers * r.routed, 6) if r.top_answers else None
+    """The all-top-rung cost of `r`'s routed requests, as `smallfleet report` prices it: the mean remote answer
+    (accepted or shadow) times the requests, else the mean priced remote attempt (None when neither exists)."""
+    if r.top_answers:
+        return round(r.top_cost / r.top_answers * r.routed, 6)
+    return round(r.priced_cost / r.priced_n * r.routed, 6) if r.priced_n else None
 
 
 def _figures(r: Rollup) -> dict[str, Any]:

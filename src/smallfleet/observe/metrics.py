@@ -91,8 +91,13 @@ class Metrics:
         self.top_cost = counter("top_rung_answer_cost_usd", "Cost of the remote answers (accepted or shadow) that "
                                 "price the all-top-rung baseline", ("contract",))
         self.top_answers = counter("top_rung_answers", "Number of those remote answers", ("contract",))
+        self.priced_cost = counter("remote_priced_cost_usd", "Cost of every priced remote attempt (any status): "
+                                   "prices the all-top-rung baseline when no remote answer does", ("contract",))
+        self.priced = counter("remote_priced_attempts", "Number of those remote attempts", ("contract",))
         self.routed = counter("routed_requests", "Requests to each contract, answered or not (the all-top-rung "
-                              "cost is top_rung_answer_cost_usd / top_rung_answers * routed_requests)", ("contract",))
+                              "cost is top_rung_answer_cost_usd / top_rung_answers * routed_requests, or with "
+                              "remote_priced_* when there are no top-rung answers, as `smallfleet report`)",
+                              ("contract",))
         self.local = counter("local_answers", "Routed requests answered and accepted on a local rung", ("contract",))
         self.refusals = counter("constraint_refusals", "Answers refused by the output constraint or a validator",
                                 ("contract", "model_name"))
@@ -154,6 +159,9 @@ class Metrics:
             cost = float(a.get("cost") or 0.0)
             if cost:
                 self.cost.labels(contract, model).inc(cost)
+            if a.get("location") == "remote" and cost:
+                self.priced_cost.labels(contract).inc(cost)
+                self.priced.labels(contract).inc()
             if status in ("accepted", "shadow") and a.get("location") == "remote":  # as `route.report` counts
                 self.top_cost.labels(contract).inc(cost)
                 self.top_answers.labels(contract).inc()

@@ -144,6 +144,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             cost REAL NOT NULL,
             top_cost REAL NOT NULL,
             top_answers INTEGER NOT NULL,
+            priced_cost REAL NOT NULL,
+            priced_n INTEGER NOT NULL,
             errors INTEGER NOT NULL,
             rejected INTEGER NOT NULL,
             latency_n INTEGER NOT NULL,

@@ -46,6 +46,8 @@ class Rollup:
     cost: float = 0.0
     top_cost: float = 0.0
     top_answers: int = 0
+    priced_cost: float = 0.0  # every priced remote attempt: the baseline's price when no remote answer gives one
+    priced_n: int = 0
     errors: int = 0
     rejected: int = 0
     latency_n: int = 0
@@ -62,6 +64,10 @@ class Rollup:
         self.cost += trace.cost or 0.0
         self.top_cost += derived["top_cost"]
         self.top_answers += derived["top_answers"]
+        for a in trace.attempts:
+            if a.get("location") == "remote" and a.get("cost"):
+                self.priced_cost += a["cost"]
+                self.priced_n += 1
         self.errors += trace.status != "ok"
         self.rejected += trace.http_status == 429
         if trace.latency_ms is not None:
@@ -77,8 +83,8 @@ class Rollup:
             self.reasons[derived["reason"]] = self.reasons.get(derived["reason"], 0) + 1
 
     def merge(self, other: Rollup) -> None:
-        for name in ("requests", "routed", "local", "cost", "top_cost", "top_answers", "errors", "rejected",
-                     "latency_n", "latency_sum"):
+        for name in ("requests", "routed", "local", "cost", "top_cost", "top_answers", "priced_cost", "priced_n",
+                     "errors", "rejected", "latency_n", "latency_sum"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for b, n in other.hist.items():
             self.hist[b] = self.hist.get(b, 0) + n
@@ -91,14 +97,15 @@ class Rollup:
 
     def to_row(self, hour: int, contract: str) -> tuple[Any, ...]:
         return (hour, contract, self.requests, self.routed, self.local, self.cost, self.top_cost, self.top_answers,
-                self.errors, self.rejected, self.latency_n, self.latency_sum, json.dumps(self.hist),
+                self.priced_cost, self.priced_n, self.errors, self.rejected, self.latency_n, self.latency_sum,
+                json.dumps(self.hist),
                 json.dumps(self.rungs), json.dumps(self.reasons))
 
     @classmethod
     def from_row(cls, row: Any) -> Rollup:  # noqa: ANN401 - a sqlite3.Row or tuple in COLUMNS order
         values = tuple(row)
-        return cls(*values[2:12], hist={int(k): v for k, v in json.loads(values[12]).items()},
-                   rungs=json.loads(values[13]), reasons=json.loads(values[14]))
+        return cls(*values[2:14], hist={int(k): v for k, v in json.loads(values[14]).items()},
+                   rungs=json.loads(values[15]), reasons=json.loads(values[16]))
 
     def percentile(self, q: float) -> float | None:
         """The latency (ms) under which `q` percent of the traces fall, to the bucket's upper edge."""
@@ -112,8 +119,8 @@ class Rollup:
         return round(upper_edge(max(self.hist)), 1)
 
 
-COLUMNS = ("hour", "contract", "requests", "routed", "local", "cost", "top_cost", "top_answers", "errors",
-           "rejected", "latency_n", "latency_sum", "hist", "rungs", "reasons")
+COLUMNS = ("hour", "contract", "requests", "routed", "local", "cost", "top_cost", "top_answers", "priced_cost",
+           "priced_n", "errors", "rejected", "latency_n", "latency_sum", "hist", "rungs", "reasons")
 
 
 def rollups(traces: Iterable[Trace]) -> dict[tuple[int, str], Rollup]:
