@@ -9,11 +9,14 @@ without bound would turn overload into timeouts for everyone. Excess requests wa
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from smallfleet.errors import Overloaded
+
+log = logging.getLogger("smallfleet.admission")
 
 
 @dataclass
@@ -31,7 +34,10 @@ class Admission:
 
     def _changed(self) -> None:
         if self.on_change is not None:
-            self.on_change(self.name, self._running, self._waiting)
+            try:
+                self.on_change(self.name, self._running, self._waiting)
+            except Exception:  # noqa: BLE001 - a metrics failure never holds a slot or fails a request
+                log.exception("admission observer failed")
 
     @property
     def running(self) -> int:

@@ -100,8 +100,13 @@ def test_no_user_text_or_trace_id_reaches_a_label(store: SQLiteTraceStore) -> No
     with client:
         response = client.post("/v1/chat/completions", json={"model": "small", "messages": [
             {"role": "user", "content": "zebra-canary-7731"}]})
+        client.post("/v1/chat/completions", json={"model": "model-canary-5512 <b>", "messages": [
+            {"role": "user", "content": "x"}]})  # an unknown model: a traced 400
+        client.post("/v1/smallfleet/traces/path-canary-3391/label", content=b"{not json")  # a malformed body
         text = client.get("/metrics").text
-    assert "zebra-canary-7731" not in text and response.headers["x-smallfleet-trace-id"] not in text
+    for canary in ("zebra-canary-7731", "model-canary-5512", "path-canary-3391", response.headers["x-smallfleet-trace-id"]):
+        assert canary not in text, canary
+    assert 'endpoint="/v1/smallfleet/traces/{id}/label"' in text
 
 
 def test_queue_rejections_retries_and_breakers(store: SQLiteTraceStore) -> None:
@@ -136,3 +141,21 @@ def test_a_full_queue_counts_a_rejection() -> None:
 def test_reasons_are_bounded_labels() -> None:
     assert reason_label("backend_error: backend_timeout; low_mean_logprob") == "backend_error"
     assert reason_label("low_mean_logprob") == "low_mean_logprob" and reason_label(None) == ""
+
+
+def test_guard_redactions_are_counted_by_category(tmp_path) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient as Client
+
+    from smallfleet.guard.egress import Guard, GuardSettings
+    from tests.guard.test_egress import SECRET_TEXT, SmallDetector
+
+    remote = FakeBackend(info=ModelInfo(id="big", location="remote", context_window=None))
+    guard = Guard(GuardSettings("redact"), tmp_path / "audit.db", detector_factory=SmallDetector)  # type: ignore[arg-type]
+    metrics = Metrics()
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    with Client(create_app(Fleet.of_backends([remote], guard=guard), store, metrics=metrics)) as client:
+        assert ask(client, "big", SECRET_TEXT) == 200
+    m = snapshot(metrics)
+    assert {k: v for k, v in m.items() if k.startswith("smallfleet:guard_redactions_total")} == {
+        "smallfleet:guard_redactions_total{category=CREDIT_CARD}": 1,
+        "smallfleet:guard_redactions_total{category=EMAIL}": 1, "smallfleet:guard_redactions_total{category=SECRET}": 1}

@@ -49,10 +49,10 @@ def test_a_scrape_adds_up_every_worker(tmp_path: Path) -> None:
 
         sent = 0
         with ThreadPoolExecutor(16) as pool:  # until both workers have answered some (each writes its own file)
-            while sent < 800 and len(list((tmp_path / "metrics").glob("counter_*.db"))) < 2:
+            while sent < 800 and len(files(tmp_path)) < 2:
                 assert list(pool.map(ask, range(sent, sent + 40))) == [200] * 40
                 sent += 40
-        assert len(list((tmp_path / "metrics").glob("counter_*.db"))) == 2, "one worker took every connection"
+        assert len(files(tmp_path)) == 2, "one worker took every connection"
         with httpx.Client(timeout=10) as http:
             scrapes = [success_count(http.get(f"{url}/metrics").text) for _ in range(6)]
     finally:
@@ -72,3 +72,8 @@ def test_json_logs_carry_the_trace_id_of_each_request(tmp_path: Path) -> None:
     requests = [line for line in lines if line.get("message") == "request"]
     assert [r["trace_id"] for r in requests] == [response.headers["x-smallfleet-trace-id"]]
     assert requests[0]["http_status"] == 200 and requests[0]["model"] == "echo"
+
+
+def files(home: Path) -> list[Path]:
+    """The counter files of the workers of the one gateway running on `home`."""
+    return list((home / "metrics").glob("*/counter_*.db"))

@@ -57,20 +57,8 @@ def test_new_traces_carry_the_derived_columns(tmp_path: Path) -> None:
 
 def test_traces_stored_before_the_migration_are_backfilled(tmp_path: Path) -> None:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "traces.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS:
-        if name == "m008_dashboard":  # the store as it was before the dashboard
-            break
-        for statement in (s for s in sql.split(";") if s.strip()):
-            conn.execute(statement)
-        conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, 0.0))
-    for trace in traces():
-        row = {k: v for k, v in trace.to_row().items() if k not in DERIVED}
-        conn.execute(f"INSERT INTO traces ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-    conn.close()
-    check(SQLiteTraceStore(path))
+    old_store(tmp_path)
+    check(SQLiteTraceStore(tmp_path / "traces.db"))
 
 
 def rollup_total(store: SQLiteTraceStore) -> dict[str, float]:
@@ -117,3 +105,37 @@ def test_percentiles_from_the_histogram_are_within_a_bucket() -> None:
     for q in (50, 95, 99):
         exact = percentile(values, q)
         assert exact <= r.percentile(q) <= exact * 1.25 + 0.1
+
+
+def test_two_processes_upgrading_one_store_at_once_both_open_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    old_store(tmp_path)
+    code = "import sys; from pathlib import Path; from smallfleet.trace.sqlite import SQLiteTraceStore; " \
+           "SQLiteTraceStore(Path(sys.argv[1])).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "traces.db")], stderr=subprocess.PIPE)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    assert "m009_rollup" in store.applied_migrations()
+    assert rollup_total(store)["requests"] == 4  # filled once, not once per process
+    check(store)
+
+
+def old_store(tmp_path: Path) -> None:
+    """A store as it was before the dashboard's migrations, holding `traces()`."""
+    path = tmp_path / "traces.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS:
+        if name == "m008_dashboard":
+            break
+        for statement in (s for s in sql.split(";") if s.strip()):
+            conn.execute(statement)
+        conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, 0.0))
+    for trace in traces():
+        row = {k: v for k, v in trace.to_row().items() if k not in DERIVED}
+        conn.execute(f"INSERT INTO traces ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+    conn.close()

@@ -45,22 +45,30 @@ def test_actions_need_the_admin_key_and_roll_back_a_promotion(tmp_path: Path) ->
     registry.promote("c", "v2", "test")
     with client(tmp_path, "k1") as http:
         assert http.post("/ui/api/contracts/c/rollback", json={}).status_code == 401
-        versions = http.get("/ui/api/contracts/c").json()["specialists"]
+        assert http.get("/ui/api/contracts/c").status_code == 401  # an admin key set: reading needs it too
+        key = {"authorization": "Bearer k1"}
+        versions = http.get("/ui/api/contracts/c", headers=key).json()["specialists"]
         assert {v["version"]: v["promoted"] for v in versions} == {"v1": False, "v2": True}
-        done = http.post("/ui/api/contracts/c/rollback", json={}, headers={"authorization": "Bearer k1"})
+        done = http.post("/ui/api/contracts/c/rollback", json={}, headers=key)
         assert done.status_code == 200 and done.json()["promoted"] == "v1"
-    assert registry.promoted("c").version == "v1"
+        assert http.post("/ui/api/contracts/c/rollback", json={}, headers=key).json()["promoted"] is None
+        nothing = http.post("/ui/api/contracts/c/rollback", json={}, headers=key)
+        assert nothing.status_code == 409 and "no promoted" in nothing.json()["error"]["message"]
+        odd = http.post("/ui/api/contracts/c/promote", json={"version": "../x/v1"}, headers=key)
+        assert odd.status_code == 400
+    assert registry.promoted("c") is None  # rolled back twice: the fleet file ladder again
 
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
     with client(tmp_path, "k1") as http:
+        http.headers["authorization"] = "Bearer k1"
         assert http.get("/ui/api/overview?hours=abc").status_code == 400
         assert http.get("/ui/api/overview?hours=-1").status_code == 400
         assert http.get("/ui/api/traces?before=x").status_code == 400
         assert http.get("/ui/api/traces/nope").status_code == 404
         assert http.get("/ui/api/contracts/nope").status_code == 404
         assert http.get("/ui/static/../app.py").status_code == 404
-        bad = http.post("/ui/api/contracts/c/promote", content=b"[1]", headers={"authorization": "Bearer k1"})
+        bad = http.post("/ui/api/contracts/c/promote", content=b"[1]")
         assert bad.status_code == 400 and bad.json()["error"]["message"]
-        missing = http.post("/ui/api/contracts/c/promote", json={}, headers={"authorization": "Bearer k1"})
+        missing = http.post("/ui/api/contracts/c/promote", json={})
         assert missing.status_code == 400 and "version" in missing.json()["error"]["message"]

@@ -111,6 +111,7 @@ def _observe_live(metrics: Metrics, fleet: Fleet, router: Router, promotions: Pr
     """Wire what traces cannot tell into `metrics`: queues, retries, breakers, served specialist versions."""
     fleet.watch_admission(metrics.queue)
     router.state.observer = metrics
+    fleet.guard.on_egress = lambda counts: [metrics.redaction(category, n) for category, n in counts.items()]
 
     def at_scrape() -> None:  # values that change with time alone (a breaker going half-open) or predate us
         for model_id, entry in fleet.entries().items():
@@ -297,6 +298,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         """Prometheus text format (see `observe.metrics`): unauthenticated, like /healthz; no user text in it."""
+        await asyncio.to_thread(writer.wait_observed)  # what was answered before this scrape is in it
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 

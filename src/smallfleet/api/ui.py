@@ -2,9 +2,9 @@
 the package) over a small JSON API at `/ui/api/...` that reads the trace store (`observe.dashboard`) and
 the live fleet.
 
-Access: reading needs the admin key (`SMALLFLEET_ADMIN_KEY`, sent as `Authorization: Bearer ...`) once API
-keys are configured, and is open on a gateway without keys (which listens on loopback unless told
-otherwise); changing anything (attaching a reference label, promoting or rolling back a specialist) always
+Access: reading needs the admin key (`SMALLFLEET_ADMIN_KEY`, sent as `Authorization: Bearer ...`) once one
+is set or API keys are configured, and is open on a gateway with neither (which listens on loopback unless
+told otherwise); changing anything (attaching a reference label, promoting or rolling back a specialist) always
 needs the admin key, so without one the dashboard is read-only.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,12 @@ class Forbidden(SmallfleetError):
     code = "admin_key_required"
 
 
+class Conflict(SmallfleetError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class Unauthorized(SmallfleetError):
     status = 401
     type = "authentication_error"
@@ -59,9 +66,9 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
         return bool(admin_key) and hmac.compare_digest(given.encode(), (admin_key or "").encode())
 
     def may_read(request: Request) -> None:
-        if keys_required() and not is_admin(request):
-            raise Unauthorized("the dashboard needs the admin key (SMALLFLEET_ADMIN_KEY) when API keys are "
-                               "configured")
+        if (keys_required() or admin_key) and not is_admin(request):
+            raise Unauthorized("the dashboard needs the admin key (SMALLFLEET_ADMIN_KEY) once one is set or API "
+                               "keys are configured")
 
     def window(request: Request) -> Window:
         try:
@@ -88,7 +95,8 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
     @app.get("/ui/api/overview", include_in_schema=False)
     async def ui_overview(request: Request) -> dict[str, Any]:
         may_read(request)
-        return {**reads().overview(window(request)), "admin": is_admin(request), "can_write": bool(admin_key)}
+        found = await asyncio.to_thread(reads().overview, window(request))
+        return {**found, "admin": is_admin(request), "can_write": bool(admin_key)}
 
     @app.get("/ui/api/contracts/{name}", include_in_schema=False)
     async def ui_contract(name: str, request: Request) -> dict[str, Any]:
@@ -96,7 +104,7 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
         served = router.contracts.get(name)
         if served is None:
             raise NotFound(f"no contract {name!r}", param="name")
-        out = reads().contract(name, window(request))
+        out = await asyncio.to_thread(reads().contract, name, window(request))
         out["ladder"] = [{"rung": i, "model": r.model, "location": fleet.resolve(r.model).info.location,
                           "accept": r.accept.model_dump(exclude_none=True), "rule": served.rules[i].model_dump(
                               exclude_none=True)} for i, r in enumerate(served.spec.ladder)]
@@ -115,12 +123,12 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
                             before=float(q["before"]) if q.get("before") else None, limit=int(q.get("limit", "50")))
         except ValueError:
             raise InvalidRequest("before and limit must be numbers") from None
-        return {"traces": reads().traces(window(request), f)}
+        return {"traces": await asyncio.to_thread(reads().traces, window(request), f)}
 
     @app.get("/ui/api/traces/{trace_id}", include_in_schema=False)
     async def ui_trace(trace_id: str, request: Request) -> dict[str, Any]:
         may_read(request)
-        found = reads().trace(trace_id)
+        found = await asyncio.to_thread(reads().trace, trace_id)
         if found is None:
             raise NotFound(f"no trace {trace_id!r}", param="trace_id")
         return found
@@ -138,7 +146,7 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
         may_write(request, "promote a specialist")
         body = await _json_body(request)
         version = body.get("version")
-        if not isinstance(version, str) or not version:
+        if not isinstance(version, str) or not re.fullmatch(r"v[0-9]{1,6}", version):
             raise InvalidRequest("give the version to promote as {\"version\": \"vN\"}", param="version")
         if settings is None or name not in router.contracts:
             raise NotFound(f"no contract {name!r} to promote on this gateway", param="name")
@@ -154,8 +162,11 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
             raise NotFound(f"no contract {name!r} to roll back on this gateway", param="name")
         from smallfleet.specialists.registry import SpecialistRegistry
 
-        state = await asyncio.to_thread(SpecialistRegistry(settings.home).rollback, name, "rolled back from the "
-                                        "dashboard")
+        try:
+            state = await asyncio.to_thread(SpecialistRegistry(settings.home).rollback, name, "rolled back from "
+                                            "the dashboard")
+        except SmallfleetError as exc:  # nothing promoted to roll back
+            raise Conflict(exc.message) from None
         return {"contract": name, "promoted": state.get("promoted")}
 
     @app.post("/ui/api/traces/{trace_id}/label", include_in_schema=False)
@@ -164,7 +175,7 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
         body = await _json_body(request)
         if "reference" not in body:
             raise InvalidRequest("give the reference answer as {\"reference\": ...}", param="reference")
-        if reads().trace(trace_id) is None:
+        if await asyncio.to_thread(reads().trace, trace_id) is None:
             raise NotFound(f"no trace {trace_id!r}", param="trace_id")
         reference = body["reference"] if isinstance(body["reference"], str) else json.dumps(body["reference"])
         add_label(trace_id, reference, "dashboard")

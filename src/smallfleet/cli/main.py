@@ -96,15 +96,22 @@ def serve(
 
 def _metrics_dir(home: Path) -> None:
     """Give the workers one empty directory to share their metrics through (`PROMETHEUS_MULTIPROC_DIR`, inherited
-    by the workers), unless the operator set one; a previous run's files are removed, as the library asks."""
+    by the workers), unless the operator set one: `HOME/metrics/<this process's pid>`, so two gateways on one
+    home never mix their counts. Directories of gateways that are gone are removed, as the library asks."""
     import os
     import shutil
 
+    from smallfleet.observe.metrics import alive
+
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
-    path = home / "metrics"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    root = home / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if not (old.name.isdigit() and alive(int(old.name))):
+            shutil.rmtree(old, ignore_errors=True)
+    path = root / str(os.getpid())
+    path.mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 

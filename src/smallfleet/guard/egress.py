@@ -27,8 +27,9 @@ import asyncio
 import contextvars
 import copy
 import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,6 +39,8 @@ from smallfleet.backends.base import Backend, ChatMessage, Delta, Generation, Sa
 from smallfleet.errors import SmallfleetError
 from smallfleet.guard.audit import AuditLog, payload_digest
 from smallfleet.guard.redact import Redaction, Redactor, StreamRestorer
+
+log = logging.getLogger("smallfleet.guard")
 
 if TYPE_CHECKING:
     from smallfleet.constrain.spec import Constraint
@@ -107,6 +110,7 @@ class Guard:
                  detector_options: dict | None = None) -> None:
         self.settings = settings
         self.audit = AuditLog(audit_path)
+        self.on_egress: Callable[[dict[str, int]], None] | None = None  # categories replaced in a call (metrics)
         self._factory, self._options = detector_factory, detector_options or {}
         self._redactor: Redactor | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smallfleet-guard")
@@ -203,6 +207,11 @@ class GuardedRemote(Backend):
         self._guard.audit.append(tenant=scope.tenant, contract=scope.contract, model=self.info.id,
                                  policy=scope.policy, categories=counts,
                                  payload_sha256=payload_digest(_payload(self.info.id, messages)))
+        if self._guard.on_egress is not None and counts:
+            try:
+                self._guard.on_egress(counts)
+            except Exception:  # noqa: BLE001 - a metrics failure never stops a call
+                log.exception("egress observer failed")
         return messages, redaction if restore else None
 
     async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smallfleet.trace.record import Trace
-from smallfleet.trace.rollup import PERIOD_S, Rollup
+from smallfleet.trace.rollup import COLUMNS, PERIOD_S, Rollup
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,11 @@ class Window:
 
     @classmethod
     def last(cls, hours: float, now: float | None = None) -> Window:
+        """The last `hours` whole hours up to `now`: from the start of the hour `hours - 1` before this one (so
+        every figure, from the hourly rollups or the traces, covers exactly the same traces)."""
         end = time.time() if now is None else now
-        return cls(end - hours * 3600, end)
+        start = (end // PERIOD_S) * PERIOD_S - (max(1, math.ceil(hours)) - 1) * PERIOD_S
+        return cls(start, end)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Dashboard:
     """Read-only queries over one SQLite trace store."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
 
@@ -77,7 +80,7 @@ class Dashboard:
     def _rollups(self, window: Window, contract: str | None = None) -> list[tuple[int, str, Rollup]]:
         """The rollup rows of the hours `window` touches (of one contract, or all)."""
         first, last = int(window.since // PERIOD_S), int(window.until // PERIOD_S)
-        sql = "SELECT * FROM trace_rollup WHERE hour BETWEEN ? AND ?"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM trace_rollup WHERE hour BETWEEN ? AND ?"
         args: tuple[Any, ...] = (first, last)
         if contract is not None:
             sql, args = sql + " AND contract = ?", (*args, contract)
@@ -144,9 +147,9 @@ class Dashboard:
             if value:
                 clauses.append(f"{column} = ?")
                 args.append(value)
-        if f.model:
-            clauses.append("(backend_model = ? OR model = ?)")
-            args += [f.model, f.model]
+        if f.model:  # the model that answered (plain requests and contracts alike)
+            clauses.append("backend_model = ?")
+            args.append(f.model)
         return self._rows(
             "SELECT id, created_at, endpoint, model, backend_model, contract, status, http_status, rung, reason, "
             "latency_ms, cost, tenant, error_type FROM traces WHERE " + " AND ".join(clauses)

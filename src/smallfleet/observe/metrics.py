@@ -22,7 +22,9 @@ modes so a dead worker's values drop out.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -38,9 +40,48 @@ TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_workers(folder: str) -> None:
+    """A worker that died without a clean exit (killed, crashed) leaves live gauges behind: drop them."""
+    from prometheus_client import multiprocess
+
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), folder)
+
+
 def multiprocess_dir() -> str | None:
     """The shared directory of a multi-process gateway (None in a single process)."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+_ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+_TEMPLATES = ((re.compile(r"^/v1/smallfleet/traces/[^/]+/label$"), "/v1/smallfleet/traces/{id}/label"),
+              (re.compile(r"^/v1/smallfleet/workflows/[^/]+/runs$"), "/v1/smallfleet/workflows/{name}/runs"),
+              (re.compile(r"^/v1/responses/[^/]+$"), "/v1/responses/{id}"))
+_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+
+
+def endpoint_label(endpoint: str | None) -> str:
+    """A bounded endpoint label: our own endpoint names, paths as their route templates, anything else 'other'."""
+    value = endpoint or ""
+    if value in _ENDPOINTS or (value and not value.startswith("/") and len(value) <= 40):
+        return value  # the API's endpoints, or the names the gateway's own runs give (demo:serve, workflow)
+    return next((template for pattern, template in _TEMPLATES if pattern.match(value)), "other")
+
+
+def finish_label(reason: str | None) -> str:
+    return reason if reason in _FINISH else "other"
 
 
 def reason_label(reason: str | None) -> str:
@@ -118,22 +159,25 @@ class Metrics:
 
     # --- from finished traces ---------------------------------------------------------------------------
     def observe(self, trace: Trace) -> None:
-        """Count one committed trace (called by the trace writer after the commit)."""
-        endpoint = trace.endpoint or ""
+        """Count one committed trace (called by the trace writer after the commit). Labels come from what the
+        gateway resolved (the model that answered, a contract it serves), never from what the caller typed:
+        a request for an unknown model is counted under `model_name=""`."""
+        endpoint = endpoint_label(trace.endpoint)
         self.requests.labels(endpoint, str(trace.http_status)).inc()
         if trace.http_status == 429:
             self.rejected.labels(endpoint).inc()
-        answered_by = trace.backend_model or (trace.model if trace.contract is None else "")
+        answered_by = trace.backend_model or ""
         if trace.status == "ok" and answered_by:
-            self.success.labels(answered_by, trace.finish_reason or "stop").inc()
+            self.success.labels(answered_by, finish_label(trace.finish_reason)).inc()
         if trace.latency_ms is not None:
-            self.e2e.labels(answered_by or trace.model).observe(trace.latency_ms / 1000)
+            self.e2e.labels(answered_by).observe(trace.latency_ms / 1000)
         if trace.ttft_ms is not None and answered_by:
             self.ttft.labels(answered_by).observe(trace.ttft_ms / 1000)
         if trace.contract is None:
-            self._tokens(answered_by or trace.model, trace.prompt_tokens, trace.completion_tokens)
+            if answered_by:
+                self._tokens(answered_by, trace.prompt_tokens, trace.completion_tokens)
             if trace.status == "error" and trace.http_status >= 500 and trace.error_type:
-                self.failures.labels(trace.model, trace.error_type).inc()
+                self.failures.labels(answered_by, trace.error_type).inc()
             return
         self._routed(trace)
 
@@ -210,9 +254,11 @@ class Metrics:
         """The exposition text and its content type (all workers' values in multi-process mode)."""
         for hook in self._scrape_hooks:
             hook()
-        if multiprocess_dir() is not None:
+        folder = multiprocess_dir()
+        if folder is not None:
             from prometheus_client import multiprocess
 
+            _forget_dead_workers(folder)
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST

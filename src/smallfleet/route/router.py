@@ -13,6 +13,7 @@ the answer.
 from __future__ import annotations
 
 import asyncio
+import logging
 import importlib
 import math
 import json
@@ -242,7 +243,10 @@ class RouterState:
 
     def breaker_changed(self, model: str) -> None:
         if self.observer is not None:
-            self.observer.breaker(model, self.breaker(model).state)
+            try:
+                self.observer.breaker(model, self.breaker(model).state)
+            except Exception:  # noqa: BLE001 - a metrics failure never fails a request
+                logging.getLogger("smallfleet.router").exception("route observer failed")
 
     def breaker(self, model: str) -> CircuitBreaker:
         if model not in self.breakers:
@@ -523,7 +527,10 @@ class Router:
                 raise
             if attempt < rung.retries:
                 if self.state.observer is not None:
-                    self.state.observer.retry(entry.info.id)
+                    try:
+                        self.state.observer.retry(entry.info.id)
+                    except Exception:  # noqa: BLE001 - a metrics failure never fails a request
+                        logging.getLogger("smallfleet.router").exception("route observer failed")
                 await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
         assert last is not None
         if not isinstance(last, Overloaded):  # busy is not broken: it does not trip the breaker

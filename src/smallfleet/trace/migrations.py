@@ -128,6 +128,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         WHERE attempts IS NOT NULL AND attempts != '[]' OR escalation_reason IS NOT NULL;
         CREATE INDEX traces_status_created_at ON traces (status, created_at);
         CREATE INDEX traces_reason_created_at ON traces (reason, created_at);
+        CREATE INDEX traces_backend_model_created_at ON traces (backend_model, created_at);
         """,
     ),
     (

@@ -53,49 +53,60 @@ class SQLiteTraceStore:
         )
 
     def _migrate(self) -> None:
+        """Apply the migrations not applied yet, each in its own write transaction that first re-reads what is
+        applied (several processes may open one store at once, as the workers of one gateway do after an
+        upgrade: the first applies a migration, the others find it done). The rollups of the traces stored
+        before m009 are computed inside m009's own transaction."""
         with self._lock:
+            self._conn.execute("PRAGMA busy_timeout = 600000")  # another process's migration may take minutes
             self._conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-            done = {row[0] for row in self._conn.execute("SELECT name FROM _migrations")}
-            backfill = "m009_rollup" not in done
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in (s for s in sql.split(";") if s.strip()):
-                        self._conn.execute(statement)
-                    self._conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            if backfill:
-                self._rebuild_rollups()
+            try:  # (the pragma is reset in the finally)
+                for name, sql in MIGRATIONS:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        if self._conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                            self._conn.execute("COMMIT")
+                            continue
+                        for statement in (s for s in sql.split(";") if s.strip()):
+                            self._conn.execute(statement)
+                        if name == "m009_rollup":
+                            self._fill_rollups()
+                        self._conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 30000")
 
     def _rebuild_rollups(self, hour: int | None = None) -> None:
-        """Recompute the hourly rollups from the stored traces: all of them, or one `hour`'s; in chunks.
+        """Recompute the hourly rollups from the stored traces: all of them, or one `hour`'s, in one transaction.
         The caller holds the lock."""
-        low, high = (-1, 2**40) if hour is None else (hour, hour)
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.execute("DELETE FROM trace_rollup WHERE hour BETWEEN ? AND ?", (low, high))
-            cursor = self._conn.execute("SELECT * FROM traces WHERE created_at >= ? AND created_at < ? "
-                                        "ORDER BY created_at", (low * PERIOD_S, (high + 1) * PERIOD_S))
-            total: dict[tuple[int, str], Rollup] = {}
-            while rows := cursor.fetchmany(20_000):
-                for key, part in rollups(Trace.from_row(dict(r)) for r in rows).items():
-                    total.setdefault(key, Rollup()).merge(part)
-            self._conn.executemany(_ROLLUP_UPSERT, [r.to_row(*key) for key, r in total.items()])
+            self._fill_rollups(hour)
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
 
+    def _fill_rollups(self, hour: int | None = None) -> None:
+        """`_rebuild_rollups` inside the caller's transaction: read the traces in chunks, write the sums."""
+        low, high = (-1, 2**40) if hour is None else (hour, hour)
+        self._conn.execute("DELETE FROM trace_rollup WHERE hour BETWEEN ? AND ?", (low, high))
+        cursor = self._conn.execute("SELECT * FROM traces WHERE created_at >= ? AND created_at < ? "
+                                    "ORDER BY created_at", (low * PERIOD_S, (high + 1) * PERIOD_S))
+        total: dict[tuple[int, str], Rollup] = {}
+        while rows := cursor.fetchmany(20_000):
+            for key, part in rollups(Trace.from_row(dict(r)) for r in rows).items():
+                total.setdefault(key, Rollup()).merge(part)
+        self._conn.executemany(_ROLLUP_UPSERT, [r.to_row(*key) for key, r in total.items()])
+
     def _add_rollups(self, traces: list[Trace]) -> None:
         """Fold a batch into the rollups, in the batch's transaction (the caller holds the lock)."""
         for (hour, contract), part in rollups(traces).items():
-            row = self._conn.execute("SELECT * FROM trace_rollup WHERE hour = ? AND contract = ?",
-                                     (hour, contract)).fetchone()
+            row = self._conn.execute(f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM trace_rollup WHERE hour = ? "
+                                     "AND contract = ?", (hour, contract)).fetchone()
             if row is not None:
                 part.merge(Rollup.from_row(row))
             self._conn.execute(_ROLLUP_UPSERT, part.to_row(hour, contract))

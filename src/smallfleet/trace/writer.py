@@ -35,7 +35,10 @@ class TraceWriter:
                  observers: Sequence[Callable[[Trace], None]] = ()) -> None:
         self._store = store
         self._max_batch = max_batch
-        self._observers = tuple(observers)  # told of each trace once it is committed (metrics)
+        self._observers = tuple(observers)  # told of each trace once it is committed (metrics), after its waiter
+        self._submitted = 0
+        self._observed = 0
+        self._seen = threading.Condition()
         self._queue: queue.SimpleQueue[tuple[Trace, Future[None]] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
         self._thread.start()
@@ -43,8 +46,17 @@ class TraceWriter:
     def submit(self, trace: Trace) -> Future[None]:
         """Queue a trace; the future resolves once it is committed (or carries the error)."""
         done: Future[None] = Future()
+        with self._seen:
+            self._submitted += 1
         self._queue.put((trace, done))
         return done
+
+    def wait_observed(self, timeout_s: float = 1.0) -> bool:
+        """Wait until every trace submitted so far has been seen by the observers (a scrape of /metrics reads
+        what was answered before it); False if that took longer than `timeout_s`."""
+        with self._seen:
+            target = self._submitted
+            return self._seen.wait_for(lambda: self._observed >= target, timeout_s)
 
     async def append(self, trace: Trace) -> None:
         """Queue a trace and wait for its commit without blocking the event loop."""
@@ -73,14 +85,22 @@ class TraceWriter:
         except Exception as exc:  # each waiter learns its trace was not stored
             for _, fut in batch:
                 fut.set_exception(exc)
+            self._count_observed(len(batch))
             return
-        for trace, fut in batch:
+        for _, fut in batch:  # the answers go first: observing never delays one
+            fut.set_result(None)
+        for trace, _ in batch:
             for observe in self._observers:
                 try:
                     observe(trace)
                 except Exception:  # noqa: BLE001 - an observer never loses a trace or fails a request
                     log.exception("trace observer failed")
-            fut.set_result(None)
+        self._count_observed(len(batch))
+
+    def _count_observed(self, n: int) -> None:
+        with self._seen:
+            self._observed += n
+            self._seen.notify_all()
 
     def close(self) -> None:
         """Commit everything queued, then stop the thread."""
