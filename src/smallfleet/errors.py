@@ -52,6 +52,14 @@ class NotFound(InvalidRequest):
     code = "not_found"
 
 
+class Conflict(SmallfleetError):
+    """The request asks for something the current state does not allow (roll back with nothing promoted)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class ContextLengthExceeded(InvalidRequest):
     """Prompt (plus requested completion) does not fit the model's context window."""
 

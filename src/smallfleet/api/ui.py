@@ -23,7 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from smallfleet.config.settings import Settings
-from smallfleet.errors import InvalidRequest, NotFound, SmallfleetError
+from smallfleet.auth.tenants import Forbidden, Unauthenticated
+from smallfleet.errors import Conflict, InvalidRequest, NotFound, SmallfleetError
 from smallfleet.fleet import Fleet
 from smallfleet.observe.dashboard import Dashboard, TraceFilter, Window
 from smallfleet.route.router import Router
@@ -32,22 +33,7 @@ _STATIC = resources.files("smallfleet.ui") / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
-class Forbidden(SmallfleetError):
-    status = 403
-    type = "permission_error"
-    code = "admin_key_required"
-
-
-class Conflict(SmallfleetError):
-    status = 409
-    type = "invalid_request_error"
-    code = "conflict"
-
-
-class Unauthorized(SmallfleetError):
-    status = 401
-    type = "authentication_error"
-    code = "admin_key_required"
+ADMIN = "admin_key_required"
 
 
 def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, keys_required: Callable[[], bool],
@@ -67,8 +53,8 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
 
     def may_read(request: Request) -> None:
         if (keys_required() or admin_key) and not is_admin(request):
-            raise Unauthorized("the dashboard needs the admin key (SMALLFLEET_ADMIN_KEY) once one is set or API "
-                               "keys are configured")
+            raise Unauthenticated("the dashboard needs the admin key (SMALLFLEET_ADMIN_KEY) once one is set or API "
+                                  "keys are configured", code=ADMIN)
 
     def window(request: Request) -> Window:
         try:
@@ -135,9 +121,9 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
 
     def may_write(request: Request, what: str) -> None:
         if not admin_key:
-            raise Forbidden(f"the dashboard is read-only: set SMALLFLEET_ADMIN_KEY to {what}")
+            raise Forbidden(f"the dashboard is read-only: set SMALLFLEET_ADMIN_KEY to {what}", code=ADMIN)
         if not is_admin(request):
-            raise Unauthorized(f"to {what} needs the admin key")
+            raise Unauthenticated(f"to {what} needs the admin key", code=ADMIN)
 
     @app.post("/ui/api/contracts/{name}/promote", include_in_schema=False)
     async def ui_promote(name: str, request: Request) -> dict[str, Any]:
