@@ -139,3 +139,10 @@ def old_store(tmp_path: Path) -> None:
         row = {k: v for k, v in trace.to_row().items() if k not in DERIVED}
         conn.execute(f"INSERT INTO traces ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
     conn.close()
+
+
+def test_purging_everything_empties_the_rollups(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    store.append_many(traces())
+    store.purge(before=float("inf"))
+    assert store.count() == 0 and rollup_total(store)["requests"] == 0

@@ -6,6 +6,7 @@ OS holds it); only a power loss can drop the last commits. Readers never block t
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -262,12 +263,14 @@ class SQLiteTraceStore:
                     (before,)).rowcount
                 traces = self._conn.execute("DELETE FROM traces WHERE created_at < ?", (before,)).rowcount
                 self._conn.execute("DELETE FROM responses WHERE created_at < ?", (before,))
-                self._conn.execute("DELETE FROM trace_rollup WHERE hour < ?", (int(before // PERIOD_S),))
+                cut = int(before // PERIOD_S) if math.isfinite(before) else None  # None: everything went
+                self._conn.execute("DELETE FROM trace_rollup WHERE ? IS NULL OR hour < ?", (cut, cut))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._rebuild_rollups(int(before // PERIOD_S))  # the hour the cut went through: from what is left
+            if cut is not None:
+                self._rebuild_rollups(cut)  # the hour the cut went through: from what is left
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"traces": traces, "labels": labels}
 
