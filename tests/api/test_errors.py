@@ -125,3 +125,27 @@ def test_unenforceable_keyword_error_names_keyword_and_location(client: TestClie
         response_format={"type": "json_schema", "json_schema": {"name": "o", "schema": schema}}))
     message = response.json()["error"]["message"]
     assert "/properties/order/properties/items" in message and "'uniqueItems'" in message
+
+
+def test_a_lone_surrogate_is_a_400_naming_where_it_is_not_a_500(store) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from smallfleet.api.app import create_app
+    from smallfleet.backends.base import ModelInfo
+    from smallfleet.backends.fake import FakeBackend
+    from smallfleet.fleet import Fleet
+
+    small = FakeBackend(info=ModelInfo(id="small", location="local", context_window=4096))
+    with TestClient(create_app(Fleet.of_backends([small]), store), raise_server_exceptions=False) as client:
+        for path, body, where in (
+                ("/v1/chat/completions", b'{"model":"small","messages":[{"role":"user","content":"a\\ud800b"}]}',
+                 "body.messages[0].content"),
+                ("/v1/responses", b'{"model":"small","input":"x\\udfff"}', "body.input")):
+            reply = client.post(path, content=body, headers={"content-type": "application/json"})
+            assert reply.status_code == 400, reply.text
+            error = reply.json()["error"]
+            assert error["type"] == "invalid_request_error" and where in error["message"] and "surrogate" in error["message"]
+        paired = client.post("/v1/chat/completions", content=b'{"model":"small","messages":[{"role":"user",'
+                             b'"content":"ok \\ud83d\\ude00"}]}', headers={"content-type": "application/json"})
+        assert paired.status_code == 200 and "\U0001f600" in paired.json()["choices"][0]["message"]["content"]
+        assert len(store.query()) == 3  # the two refusals are traced too, and the batch with them is not lost

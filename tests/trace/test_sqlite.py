@@ -108,3 +108,16 @@ def test_concurrent_readers_and_the_writer_do_not_block_each_other(store: SQLite
     for r in readers:
         r.join()
     assert not errors and store.count() == 50
+
+
+def test_a_lone_surrogate_never_fails_a_batch(tmp_path) -> None:  # noqa: ANN001
+    from smallfleet.trace.record import Trace
+    from smallfleet.trace.sqlite import SQLiteTraceStore
+
+    store = SQLiteTraceStore(tmp_path / "traces.db")
+    bad = Trace(id="bad", created_at=1.0, endpoint="e", model="m", messages=[{"role": "user", "content": "a\ud800b"}],
+                output="x\udfff")
+    store.append_many([Trace(id="good", created_at=1.0, endpoint="e", model="m"), bad])
+    assert store.get("good") is not None
+    kept = store.get("bad")
+    assert kept.messages[0]["content"] == "a\ufffdb" and kept.output == "x\ufffd"

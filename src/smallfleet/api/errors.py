@@ -63,6 +63,8 @@ def validation_to_invalid_request(exc: RequestValidationError) -> InvalidRequest
         elif not _is_union_label(part, previous):
             param += f".{part}" if param else str(part)
         previous = part
+    if not loc and err.get("type") == "value_error":  # a check of the whole body (e.g. a lone surrogate)
+        return InvalidRequest(err["msg"].removeprefix("Value error, "))
     if not loc:
         return InvalidRequest(f"request body must be a JSON object: {err['msg']}")
     message = err["msg"].removeprefix("Value error, ")

@@ -9,6 +9,8 @@ with OpenAI's ranges, so a bad value is a 400 naming the parameter. Features we 
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -142,8 +144,44 @@ class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value: Any, path: str = "body") -> str | None:  # noqa: ANN401 - parsed JSON
+    """Where `value` holds a string with a lone UTF-16 surrogate (JSON's `"\\ud800"` alone): text no model,
+    trace store or response can encode. None when there is none (a proper pair is one character already)."""
+    if isinstance(value, str):
+        return path if _LONE_SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)  # type: ignore[assignment]
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and _LONE_SURROGATE.search(key):
+            return path
+        found = lone_surrogate(item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found:
+            return found
+    return None
+
+
+def refuse_lone_surrogates(data: Any) -> Any:  # noqa: ANN401 - a request body before validation
+    where = lone_surrogate(data)
+    if where is not None:
+        raise ValueError(f"{where} holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape): not valid "
+                         "Unicode text")
+    return data
+
+
 class ChatCompletionRequest(_Lenient):
     """POST /v1/chat/completions."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:  # noqa: ANN401 - the body before validation
+        return refuse_lone_surrogates(data)
 
     messages: list[Message] = Field(min_length=1)
     model: str = Field(min_length=1)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.api.protocol import ChatCompletionRequest, refuse_lone_surrogates
 from smallfleet.errors import InvalidRequest
 
 
@@ -51,6 +51,11 @@ class Reasoning(_Lenient):
 
 class ResponsesRequest(_Lenient):
     """POST /v1/responses (the fields smallfleet reads; unknown fields are ignored as on chat completions)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:  # noqa: ANN401 - the body before validation
+        return refuse_lone_surrogates(data)
 
     model: str = Field(min_length=1)
     input: str | list[Any] = Field(min_length=1)  # items are checked one by one (`items_to_messages`)

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 Status = Literal["ok", "error"]
 
 
+def _storable(text: str) -> str:
+    """`text` as valid UTF-8 can hold it: a lone UTF-16 surrogate (which no store can encode) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
 def new_trace_id() -> str:
     """A fresh id: time-ordered hex prefix (ms) plus randomness, so ids sort by creation."""
     return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:12]}"
@@ -66,6 +75,9 @@ class Trace:
         row = {name: getattr(self, name) for name in _COLUMNS}
         for key in self._JSON:
             row[key] = json.dumps(row[key], ensure_ascii=False)
+        for key, value in row.items():  # text the store can encode: a lone surrogate never fails a batch
+            if isinstance(value, str):
+                row[key] = _storable(value)
         row["stream"] = int(self.stream)
         row.update(self.derived())
         return row
