@@ -174,3 +174,16 @@ def test_an_extractive_model_serves_quoted_grounded_contracts_only() -> None:
         FleetConfig.model_validate({**base, "workflows": [step]})
     with pytest.raises(ValidationError, match="'written' or 'quoted'"):
         ContractSpec.model_validate({**quoted, "grounding": {"knowledge_base": "help", "answer": "paraphrased"}})
+
+
+def test_the_extractive_rung_on_real_minilm_embeddings_quotes_the_answer_and_refuses_the_unrelated() -> None:
+    from smallfleet.embeddings import Encoder
+
+    encoder = Encoder()
+    rung = ExtractiveBackend(ModelInfo(id="extract", location="local", context_window=None), lambda: encoder)
+    text = grounded.compose("how much does shipping cost for small orders?", PASSAGES)
+    answer = json.loads(rung.answer(text, JsonSchemaConstraint(schema=grounded.quoted_schema(text))).text)
+    assert answer["citations"] == ["c4"] and "five euros" in answer["answer"]
+    unrelated = grounded.compose("who painted the Mona Lisa?", PASSAGES)
+    gen = rung.answer(unrelated, JsonSchemaConstraint(schema=grounded.quoted_schema(unrelated)))
+    assert json.loads(gen.text) == {"answer": grounded.NOT_FOUND, "citations": []}

@@ -23,16 +23,7 @@ import httpx
 import yaml
 
 from smallfleet.evals.gateway import free_port, process
-
-
-def _samples(text: str) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}"] = s.value
-    return out
+from smallfleet.observe.metrics import samples
 
 
 def _agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -76,7 +67,7 @@ def run_metrics_check(requests: int = 40, min_mean_logprob: float = -0.05) -> di
                 text = http.get("/metrics").text
         report = json.loads(subprocess.run([sys.executable, "-m", "smallfleet.cli", "report", "--json"], env=env,
                                            capture_output=True, text=True, check=True).stdout)[contract]
-    m = _samples(text)
+    m = samples(text)
     routed = m.get(f"smallfleet:routed_requests_total{{contract={contract}}}", 0.0)
     local = m.get(f"smallfleet:local_answers_total{{contract={contract}}}", 0.0)
     cost = sum(v for k, v in m.items() if k.startswith("smallfleet:cost_usd_total{") and f"contract={contract}" in k)

@@ -117,10 +117,6 @@ class Dashboard:
     def _contract_figures(name: str, r: Rollup) -> dict[str, Any]:
         return {"contract": name, **_figures(r), "cost_all_top_rung_usd": _all_top(r)}
 
-    def contracts(self, window: Window) -> list[dict[str, Any]]:
-        """Per contract over `window`: requests, local share, cost and the all-top-rung cost (as `report`)."""
-        return self.overview(window)["contracts"]
-
     def contract(self, name: str, window: Window) -> dict[str, Any]:
         """One contract over `window`: its figures, the share answered per rung (and model), the escalation
         reasons."""

@@ -266,12 +266,16 @@ class Metrics:
 
 
 def snapshot(metrics: Metrics) -> dict[str, Any]:
-    """name{labels} -> value of every sample (tests and `bench gateway` read the numbers without parsing)."""
+    """name{labels} -> value of every sample of `metrics` (tests read the numbers without parsing)."""
+    return samples(metrics.render()[0].decode())
+
+
+def samples(text: str) -> dict[str, Any]:
+    """name{k=v,...} -> value of every sample in an exposition text (labels sorted, unquoted)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    body, _ = metrics.render()
     out: dict[str, Any] = {}
-    for family in text_string_to_metric_families(body.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             out[f"{sample.name}{{{labels}}}"] = sample.value
