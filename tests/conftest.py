@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from smallfleet.backends.fake import FakeBackend
 from smallfleet.fleet import Fleet
 from smallfleet.sim.serve import free_port, serve_in_thread  # noqa: F401 - re-exported for the tests
 from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.store import TraceStore
 
 
 # Models pulled with `smallfleet models pull` live in the real SMALLFLEET_HOME (read before any test
@@ -79,6 +81,54 @@ def fake() -> FakeBackend:
 @pytest.fixture
 def store(tmp_path: Path) -> SQLiteTraceStore:
     return SQLiteTraceStore(tmp_path / "traces.db")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (see tests/pgserver.py): its admin conninfo."""
+    from tests import pgserver
+
+    given = os.environ.get("SMALLFLEET_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    if pgserver.server_bin() is None:
+        if os.environ.get("SMALLFLEET_REQUIRE_POSTGRES") == "1":
+            pytest.fail("SMALLFLEET_REQUIRE_POSTGRES=1 but no PostgreSQL server is installed "
+                        "(apt-get install postgresql-15)")
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql-15)")
+    with pgserver.temporary_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the session's server."""
+    from tests import pgserver
+
+    return pgserver.fresh_database(pg_server)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TraceStore]:
+    """Each store in turn: the contract suite runs against both."""
+    opened = SQLiteTraceStore(tmp_path / "traces.db") if request.param == "sqlite" else \
+        _postgres(request.getfixturevalue("pg_url"))
+    yield opened
+    opened.close()
+
+
+def replica_of(store: TraceStore) -> TraceStore:
+    """Another store over the same database (a second process or replica)."""
+    if isinstance(store, SQLiteTraceStore):
+        return SQLiteTraceStore(store.path)
+    return _postgres(store.url)  # type: ignore[attr-defined]
+
+
+def _postgres(url: str) -> TraceStore:
+    from smallfleet.trace.postgres import PostgresTraceStore
+
+    return PostgresTraceStore(url)
 
 
 def make_app(backends: list[FakeBackend], store: SQLiteTraceStore, max_queue: int = 4,

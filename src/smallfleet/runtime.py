@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,21 +27,26 @@ from smallfleet.errors import InvalidRequest
 from smallfleet.cache.store import AnswerCache
 from smallfleet.fleet import Fleet
 from smallfleet.kb.library import Library
+from smallfleet.guard.budget import Ledger, Limits, Meter
 from smallfleet.promotion import Promotions
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import RouteResult, Router, RouterState
 from smallfleet.trace.record import Trace, route_trace
-from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.store import TraceStore, open_store
 from smallfleet.workflows.run import RunResult, WorkflowRunner
 from smallfleet.workflows.spec import WorkflowSpec
 
 T = TypeVar("T")
 
 
-def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str, float] | None = None) -> Promotions:
+def build_router(fleet: Fleet, config: FleetConfig, home: Path, ledger: Ledger | None = None) -> Promotions:
     """A router over the fleet file's contracts with their calibrated rules, predictors and promoted
-    specialists, wrapped in the `Promotions` that keeps them current; `spent` restores budgets."""
-    router = Router(fleet, {}, RouterState(spent_usd=dict(spent or {})))
+    specialists, wrapped in the `Promotions` that keeps them current. With a `ledger` (the trace store), the
+    fleet's guard enforces the contracts' and tenants' budgets on it."""
+    router = Router(fleet, {}, RouterState())
+    if ledger is not None:
+        tenants = {t.name: Limits.of_config(t) for t in config.tenants}
+        fleet.guard.meter = meter_for(ledger, router, tenants.get)
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
     promotions = Promotions(router, {c.name: c for c in config.contracts}, home, fleet_digest=digest)
     if config.knowledge_bases:
@@ -50,6 +55,16 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, spent: dict[str,
         router.cache = AnswerCache(home / "cache.db", config.cache.max_entries)
     promotions.refresh()
     return promotions
+
+
+def meter_for(ledger: Ledger, router: Router, tenant_limits: Callable[[str], Limits | None]) -> Meter:
+    """The budget meter of a gateway: the limits of the contracts as currently served, and of its tenants."""
+
+    def contract_limits(name: str) -> Limits | None:
+        contract = router.contracts.get(name)
+        return Limits.of_config(contract.spec) if contract is not None else None
+
+    return Meter(ledger, contract_limits, tenant_limits)
 
 
 def close_router(router: Router) -> None:
@@ -65,7 +80,7 @@ class Runtime:
     settings: Settings
     fleet: Fleet
     promotions: Promotions
-    store: SQLiteTraceStore
+    store: TraceStore
     config: FleetConfig = field(default_factory=lambda: load_fleet(None))
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     live: LiveSampler = field(init=False)
@@ -130,6 +145,6 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     settings = settings or Settings.from_env()
     config = config or load_fleet(settings.config_path)
     fleet = Fleet.from_config(config, home=settings.home)
-    store = SQLiteTraceStore(settings.trace_db)
-    promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
+    store = open_store(settings)
+    promotions = build_router(fleet, config, settings.home, store)
     return Runtime(settings, fleet, promotions, store, config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,20 @@ def test_revoking_stops_the_key_at_once_and_never_reopens_the_gateway(tmp_path: 
     with pytest.raises(InvalidRequest, match="no API key with id"):
         store.revoke("0123456789ab")
     assert store.revoke(f"sf-{info.id}").id == info.id  # the printed prefix works too, and revoking twice is fine
+
+
+def test_keys_in_postgresql_are_known_to_every_replica_and_revoked_within_the_cache_time(pg_url: str) -> None:
+    creator, replica = KeyStore(database_url=pg_url), KeyStore(database_url=pg_url, cache_s=0.2)
+    try:
+        assert not replica.configured()
+        info, key = creator.create("shop", "ci")
+        assert replica.configured() and replica.verify(key) == info  # created on one, known on the other
+        assert replica.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+        creator.revoke(info.id)
+        assert replica.verify(key) == info  # remembered for cache_s...
+        time.sleep(0.25)
+        assert replica.verify(key) is None  # ...then the revocation holds everywhere
+        assert [k.id for k in replica.list()] == [info.id]
+    finally:
+        creator.close()
+        replica.close()

@@ -4,6 +4,7 @@ budget (OpenAI-shaped), its egress policy applied to every remote call, its trac
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from smallfleet.backends.fake import FakeBackend
 from smallfleet.config.fleet import TenantConfig
 from smallfleet.contracts.spec import ContractSpec
 from smallfleet.fleet import Fleet
+from smallfleet.guard.budget import spent_by_window
 from smallfleet.guard.egress import Guard, GuardSettings
 from smallfleet.route.router import Contract, Router
 from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
@@ -25,7 +27,7 @@ from tests.guard.test_egress import CARD, MAIL, SmallDetector
 TENANTS = [
     TenantConfig(name="clinic", models=["big"], contracts=["refunds"], egress="redact"),
     TenantConfig(name="lab", models=["small"], contracts=[], requests_per_minute=3),
-    TenantConfig(name="shop", budget_usd=0.05),
+    TenantConfig(name="shop", budget_usd=0.5),
 ]
 
 
@@ -46,7 +48,7 @@ def gateway(tmp_path: Path):  # noqa: ANN201
     spec = ContractSpec(name="refunds", quality_target=0.9, ladder=[{"model": "big"}])
     store = SQLiteTraceStore(tmp_path / "traces.db")
     keys, clock = KeyStore(tmp_path / "keys.db"), Clock()
-    tenancy = Tenancy(keys, TENANTS, store.tenant_spend, clock=clock)
+    tenancy = Tenancy(keys, TENANTS, store, clock=clock)
     issued = {t.name: keys.create(t.name)[1] for t in TENANTS}
     app = create_app(fleet, store, router=Router(fleet, {"refunds": Contract.load(spec)}), tenancy=tenancy)
     with TestClient(app) as client:
@@ -113,22 +115,25 @@ def test_over_the_rate_is_429_with_retry_after_and_the_bucket_refills(gateway) -
     assert _ask(client, lab, "small").status_code == 200
 
 
-def test_a_spent_budget_is_429_insufficient_quota_on_every_path(gateway) -> None:  # noqa: ANN001
+def test_a_budget_is_never_passed_and_is_429_insufficient_quota_on_every_priced_path(gateway) -> None:  # noqa: ANN001
     client, issued, big, store, _, _, _ = gateway
     shop = issued["shop"]
-    text = "x " * 30  # ~30 prompt tokens at $1 per 1k: three requests pass $0.05
+    text = "x " * 30  # a call is held at most ~$0.14 ($1 per 1k prompt tokens, a byte each), costs ~$0.03
     spent = []
-    for _ in range(10):
+    for _ in range(30):
         reply = _ask(client, shop, "big", text)
         if reply.status_code != 200:
             break
-        spent.append(store.tenant_spend("shop"))
-    assert 2 <= len(spent) < 10 and spent[-1] >= 0.05 > spent[-2]
+        spent.append(spent_by_window(store, "tenant", "shop", time.time())["total"])
+    assert 5 <= len(spent) < 30 and spent[-1] <= 0.5 and spent == sorted(spent)
+    error = _error(reply, 429, "insufficient_quota")
+    assert error["type"] == "insufficient_quota" and "tenant 'shop'" in error["message"]
     calls = len(big.history)
-    for model in ("big", "refunds", "small"):  # a contract or a free model does not get around it
-        error = _error(_ask(client, shop, model, text), 429, "insufficient_quota")
-        assert error["type"] == "insufficient_quota"
+    _error(_ask(client, shop, "refunds", text), 429, "insufficient_quota")  # a contract does not get around it
     assert len(big.history) == calls
+    assert _ask(client, shop, "small", text).status_code == 200  # a free local model costs nothing: still served
+    store.settle([("tenant", "shop", "total")], 500_000_000)  # now it is spent through (a late charge, say)
+    _error(_ask(client, shop, "small", text), 429, "insufficient_quota")  # then every request is refused
     store.purge(before=float("inf"))  # purging the traces does not give the budget back
     _error(_ask(client, shop, "big", text), 429, "insufficient_quota")
 

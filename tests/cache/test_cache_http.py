@@ -38,7 +38,7 @@ def test_cache_header_and_tenant_isolation_over_http(tmp_path: Path) -> None:
     router = Router(fleet, {"triage": Contract.load(triage), "helpdesk": Contract.load(helpdesk)},
                     library=Library(tmp_path, ["help"]))
     router.cache = AnswerCache(tmp_path / "cache.db")
-    app = create_app(fleet, store, router=router, tenancy=Tenancy(keys, tenants, store.tenant_spend))
+    app = create_app(fleet, store, router=router, tenancy=Tenancy(keys, tenants, store))
     body = {"model": "triage", "messages": [{"role": "user", "content": "I was charged twice"}]}
     with TestClient(app) as client:
         def post(tenant: str, payload: dict = body):  # noqa: ANN202

@@ -13,7 +13,9 @@ from smallfleet.contracts.spec import ContractSpec
 from smallfleet.distill.loop import DistillOptions, run_distill
 from smallfleet.distill.watch import WatchOptions, watch_once
 from smallfleet.fleet import Fleet
+from smallfleet.guard.budget import spent_by_window
 from smallfleet.route.live import LiveSampler, sampled
+from smallfleet.runtime import meter_for
 from smallfleet.route.router import Contract, Router
 from smallfleet.specialists.registry import SpecialistRegistry
 from smallfleet.trace.record import Trace, new_trace_id
@@ -30,8 +32,9 @@ def live_router(egress: str = "allow", teacher_latency: float = 0.0, shadow_rate
     return small, teacher, Router(Fleet.of_backends([small, teacher]), {"intent": Contract.load(spec)})
 
 
-def test_sampled_local_answers_are_checked_by_the_top_rung_in_the_background() -> None:
+def test_sampled_local_answers_are_checked_by_the_top_rung_in_the_background(store) -> None:  # noqa: ANN001
     small, teacher, router = live_router()
+    router.fleet.guard.meter = meter_for(store, router, lambda _: None)
     stored: dict[str, tuple[str, str]] = {}
     live = LiveSampler(router, lambda tid, ref, source: stored.__setitem__(tid, (ref, source)))
 
@@ -45,7 +48,7 @@ def test_sampled_local_answers_are_checked_by_the_top_rung_in_the_background() -
 
     asyncio.run(scenario())
     assert stored == {"t1": ("shipping", "shadow:teacher")} and live.checked == 1
-    assert router.state.spent_usd["intent"] > 0  # the check's cost counts against the budget
+    assert spent_by_window(store, "contract", "intent", time.time())["total"] > 0  # the check's cost counts
 
 
 def test_no_live_check_where_policy_forbids_the_top_rung() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -12,7 +13,10 @@ from smallfleet.contracts.spec import ContractSpec
 from smallfleet.errors import BackendError, BackendUnavailable, ConfigError, ContextLengthExceeded
 from smallfleet.fleet import Fleet
 from smallfleet.route.breaker import CircuitBreaker
+from smallfleet.guard.budget import spent_by_window, window_names
 from smallfleet.route.router import Contract, Router, RouterState
+from smallfleet.runtime import meter_for
+from smallfleet.trace.store import NANO
 
 SCHEMA = {"type": "object", "properties": {"category": {"enum": ["billing", "tech", "other"]}},
           "required": ["category"], "additionalProperties": False}
@@ -155,14 +159,40 @@ def test_breaker_states() -> None:
     assert b.state == "open"
 
 
-def test_budget_blocks_remote_rungs_and_keeps_the_local_answer(small, big) -> None:
-    contract = spec(budget_usd=0.00001)
-    state = RouterState(spent_usd={"triage": 1.0})
+def test_budget_blocks_remote_rungs_and_keeps_the_local_answer(small, big, store) -> None:  # noqa: ANN001
+    r = router(small, big, spec(budget_usd=1.0))
+    r.fleet.guard.meter = meter_for(store, r, lambda _: None)
+    store.reserve([(("contract", "triage", "total"), None)], NANO)  # $1 spent already (another replica, say)
     small.enqueue([FakeReply(GOOD, logprob=-2.0)])
-    result = run(router(small, big, contract, state))
+    result = run(r)
     assert result.rung == 0 and not big.history
-    assert result.attempts[1].reason == "budget_exhausted"
+    assert result.attempts[1].status == "skipped" and result.attempts[1].reason == "budget_exhausted"
     assert "kept rung 0" in result.escalation_reason
+
+
+def test_the_budget_is_charged_what_calls_cost_and_holds_are_given_back(small, big, store) -> None:  # noqa: ANN001
+    r = router(small, big, spec(budget_usd=100.0, budget_per_day_usd=50.0))
+    r.fleet.guard.meter = meter_for(store, r, lambda _: None)
+    small.enqueue([FakeReply(GOOD, logprob=-2.0)])
+    big.enqueue([GOOD])
+    result = run(r)
+    spent = spent_by_window(store, "contract", "triage", time.time())
+    assert result.rung == 1 and result.cost > 0
+    assert spent["total"] == spent["day"] == spent["month"] == pytest.approx(result.cost, abs=1e-9)
+
+
+def test_a_day_budget_counts_today_only(small, big, store) -> None:  # noqa: ANN001
+    r = router(small, big, spec(budget_per_day_usd=10.0, max_tokens=100))
+    r.fleet.guard.meter = meter_for(store, r, lambda _: None)
+    names = window_names(time.time())
+    yesterday = window_names(time.time() - 86400)["day"]
+    store.reserve([(("contract", "triage", yesterday), None)], 9_990_000_000)  # $9.99 yesterday: not today's
+    small.enqueue([FakeReply(GOOD, logprob=-2.0)] * 2)
+    big.enqueue([GOOD] * 2)
+    assert run(r).rung == 1
+    store.reserve([(("contract", "triage", names["day"]), None)], 9_990_000_000)  # $9.99 today
+    result = run(r)
+    assert result.rung == 0 and len(big.history) == 1 and result.attempts[1].reason == "budget_exhausted"
 
 
 def test_local_only_egress_never_calls_a_remote_rung(small, big) -> None:

@@ -37,7 +37,7 @@ def _app(tmp_path: Path):  # noqa: ANN202
     issued = {t.name: keys.create(t.name)[1] for t in tenants}
     spec = ContractSpec(name="echo", quality_target=0.5, ladder=[{"model": "small"}])
     app = create_app(fleet, store, router=Router(fleet, {"echo": Contract.load(spec)}),
-                     tenancy=Tenancy(keys, tenants, store.tenant_spend), workflows=[FLOW])
+                     tenancy=Tenancy(keys, tenants, store), workflows=[FLOW])
     return app, issued, big, store
 
 

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -24,6 +25,7 @@ from starlette.responses import Response
 from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers, smallfleet_response
+from smallfleet.api.limits import BodyLimit
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
@@ -32,16 +34,16 @@ from smallfleet.api.ui import install_ui
 from smallfleet.route.live import LiveSampler
 from smallfleet.route.router import Router
 from smallfleet.promotion import Promotions
-from smallfleet.runtime import build_router, close_router
+from smallfleet.runtime import build_router, close_router, meter_for
 from smallfleet.config.fleet import load_fleet
 from smallfleet.config.settings import Settings
-from smallfleet.auth.keys import KeyStore
+from smallfleet.auth.keys import open_keys
 from smallfleet.auth.tenants import Caller, Tenancy
 from smallfleet.errors import InvalidRequest, ModelNotFound, NotFound, SmallfleetError
 from smallfleet.guard.egress import egress_scope, stricter
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.fleet import Fleet
-from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.store import TraceStore, open_store
 from smallfleet.observe.logs import log_request
 from smallfleet.observe.metrics import Metrics, multiprocess_dir
 from smallfleet.observe.spans import TraceSpans, provider_from_env
@@ -87,7 +89,7 @@ def run_id_of(request: Request) -> str | None:
     return value
 
 
-async def _retention(store: SQLiteTraceStore, days: float, every_s: float = 3600.0) -> None:
+async def _retention(store: TraceStore, days: float, every_s: float = 3600.0) -> None:
     """Delete traces older than `days`, now and then every `every_s` seconds (off the event loop)."""
     while True:
         try:
@@ -126,12 +128,13 @@ def _observe_live(metrics: Metrics, fleet: Fleet, router: Router, promotions: Pr
         promotions.on_serve = metrics.serving
 
 
-def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = None,
+def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
                promotions: Promotions | None = None, refresh_s: float = 2.0,
                retention_days: float | None = None, tenancy: Tenancy | None = None,
                workflows: list[WorkflowSpec] | None = None, metrics: Metrics | None = None,
                tracer_provider: Any | None = None, log_requests: bool = False, observe: bool = True,
-               admin_key: str | None = None, settings: Settings | None = None) -> FastAPI:
+               admin_key: str | None = None, settings: Settings | None = None,
+               max_body_bytes: int = 8 * 1024 * 1024) -> FastAPI:
     """An app serving `fleet` (and `router`'s contracts), tracing into `store`. Closes both on shutdown.
     With `promotions`, promoted specialists and recalibrated rules are picked up every `refresh_s` seconds.
     With `tenancy` (keys and tenants), every /v1 request needs a key when keys are configured. `metrics`
@@ -139,9 +142,10 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     drawn as spans (`observe.spans`), and the provider is shut down with the app. `log_requests`: one `request`
     log line per finished request (`observe.logs`, with `serve --log-format json`). `observe=False` turns metrics off
     (`SMALLFLEET_METRICS=off`: for `bench gateway`'s side-by-side cost of observing). The dashboard at /ui
-    (`api.ui`) takes `admin_key` for its actions (and for reading once API keys exist)."""
+    (`api.ui`) takes `admin_key` for its actions (and for reading once API keys exist). A request body over
+    `max_body_bytes` is refused with 413 as it arrives (a declared Content-Length over it before any is read)."""
     router = promotions.router if promotions is not None else router
-    tenancy = tenancy or Tenancy(None, [], store.tenant_spend)
+    tenancy = tenancy or Tenancy(None, [], store)
     metrics = metrics or Metrics()
     observers = [metrics.observe] if observe else []
     observers += [TraceSpans(tracer_provider).observe] if tracer_provider is not None else []
@@ -149,8 +153,9 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
     writer = TraceWriter(store, observers=observers)
     chat = ChatService(fleet, writer)
     router = router or Router(fleet, {})
-    live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False),
-                       charge=store.add_tenant_spend, may_spend=tenancy.may_spend)
+    if fleet.guard.meter is None:  # budgets are enforced by the guard on every priced call, over the store's ledger
+        fleet.guard.meter = meter_for(store, router, tenancy.limits)
+    live = LiveSampler(router, lambda trace_id, ref, source: store.add_label(trace_id, ref, source, replace=False))
     routed = RoutedChatService(router, writer, live)
     if observe:
         _observe_live(metrics, fleet, router, promotions)
@@ -190,6 +195,7 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
             close_router(router)
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
@@ -223,6 +229,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         try:
             if contract or model_id is not None:
                 tenancy.authorize(who, request.model, contract=contract, model_id=model_id)
+                if tenancy.budgeted(who):
+                    await asyncio.to_thread(tenancy.check_budget, who)
         except SmallfleetError as exc:
             return smallfleet_response(exc, await trace_refusal(request.model, tenant, exc, endpoint))
         with tenant_scope(who):
@@ -258,6 +266,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
                 tenancy.authorize(who, step.contract, contract=True)
             elif step.model is not None:
                 tenancy.authorize(who, step.model, contract=False, model_id=fleet.resolve(step.model).info.id)
+        if tenancy.budgeted(who):
+            await asyncio.to_thread(tenancy.check_budget, who)
         with tenant_scope(who):
             result = await runner.run(spec, body.input, tenant)
         return JSONResponse({**result.as_dict(), "breakdown_ms": result.breakdown_ms()},
@@ -293,7 +303,8 @@ def create_app(fleet: Fleet, store: SQLiteTraceStore, router: Router | None = No
         store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
         return {"trace_id": found.id, "labelled": True}
 
-    install_ui(app, store.path, fleet, router, lambda: tenancy.required, admin_key, store.add_label, settings)
+    install_ui(app, store, settings.home if settings is not None else _home_of(store), fleet, router,
+               lambda: tenancy.required, admin_key, settings)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -320,14 +331,21 @@ def app_from_settings(settings: Settings) -> FastAPI:
     """Load the fleet file (or the embedded default), open the trace store, build the app."""
     config = load_fleet(settings.config_path)
     fleet = Fleet.from_config(config, home=settings.home)
-    store = SQLiteTraceStore(settings.trace_db)
-    promotions = build_router(fleet, config, settings.home, store.spent_by_contract())
-    tenancy = Tenancy(KeyStore(settings.keys_db), config.tenants, store.tenant_spend)
+    store = open_store(settings)
+    promotions = build_router(fleet, config, settings.home)
+    tenancy = Tenancy(open_keys(settings), config.tenants, store)
     return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
                       tenancy=tenancy, workflows=config.workflows, tracer_provider=provider_from_env(os.environ),
                       log_requests=os.environ.get("SMALLFLEET_LOG_FORMAT") == "json",
                       observe=os.environ.get("SMALLFLEET_METRICS", "on") != "off",
-                      admin_key=os.environ.get("SMALLFLEET_ADMIN_KEY") or None, settings=settings)
+                      admin_key=os.environ.get("SMALLFLEET_ADMIN_KEY") or None, settings=settings,
+                      max_body_bytes=settings.max_body_bytes)
+
+
+def _home_of(store: TraceStore) -> Path:
+    """Where calibration and specialists live when no settings were given (tests): beside a SQLite store."""
+    path = getattr(store, "path", None)
+    return path.parent if isinstance(path, Path) else Settings.from_env().home
 
 
 def app_from_env() -> FastAPI:

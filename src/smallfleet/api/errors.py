@@ -94,6 +94,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # the body limit (api.limits), found out as the body arrived
+            return JSONResponse(error_body(str(exc.detail), "invalid_request_error", code="request_too_large"),
+                                status_code=413)
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
 

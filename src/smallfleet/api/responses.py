@@ -33,7 +33,7 @@ from smallfleet.api.errors import TRACE_HEADER, smallfleet_response, validation_
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.api.responses_protocol import ResponsesRequest
 from smallfleet.errors import InvalidRequest, NotFound, SmallfleetError
-from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.store import TraceStore
 
 Complete = Callable[[ChatCompletionRequest], Awaitable[Response]]  # the chat completions path, for one caller
 
@@ -42,7 +42,7 @@ Complete = Callable[[ChatCompletionRequest], Awaitable[Response]]  # the chat co
 class ResponseStore:
     """Stored responses: in the trace store, or in memory only for data that must not rest raw."""
 
-    store: SQLiteTraceStore
+    store: TraceStore
     memory_limit: int = 1000
     memory_ttl_s: float = 3600.0
     _memory: OrderedDict[str, tuple[float, str | None, str, str]] = field(default_factory=OrderedDict)

@@ -22,7 +22,7 @@ from smallfleet.errors import InvalidRequest, SmallfleetError
 from smallfleet.observe.logs import request_trace_id
 from smallfleet.trace.record import Trace, new_trace_id, record_failure
 from smallfleet.route.live import LiveSampler
-from smallfleet.route.router import NoAnswer, RouteResult, Router
+from smallfleet.route.router import RouteResult, Router, no_answer
 from smallfleet.trace.record import route_trace
 from smallfleet.trace.writer import TraceWriter
 
@@ -81,8 +81,7 @@ class RoutedChatService:
             self._live.after(result, result.view or text, trace.id, tenant)  # background; the answer does not wait
         result = result.restored()  # the caller gets the values back; the trace keeps the placeholders
         if result.outcome is None or result.generation is None:
-            error = NoAnswer(f"contract {req.model!r}: no rung produced an acceptable answer "
-                             f"({result.escalation_reason})")
+            error = no_answer(req.model, result)
             return smallfleet_response(error, trace.id)
         body = self._completion(req, result, trace.id, int(created_at))
         headers = route_headers(result, trace.id)

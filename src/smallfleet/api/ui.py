@@ -28,6 +28,7 @@ from smallfleet.errors import Conflict, InvalidRequest, NotFound, SmallfleetErro
 from smallfleet.fleet import Fleet
 from smallfleet.observe.dashboard import Dashboard, TraceFilter, Window
 from smallfleet.route.router import Router
+from smallfleet.trace.store import TraceStore
 
 _STATIC = resources.files("smallfleet.ui") / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
@@ -36,15 +37,15 @@ _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".
 ADMIN = "admin_key_required"
 
 
-def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, keys_required: Callable[[], bool],
-               admin_key: str | None, add_label: Any, settings: Settings | None = None) -> None:  # noqa: ANN401
-    """Add `/ui` and its API to `app` (see the module's docstring). `add_label` is the store's; `settings` (the
-    gateway's home and fleet file) enable promote and rollback."""
+def install_ui(app: FastAPI, store: TraceStore, home: Path, fleet: Fleet, router: Router,
+               keys_required: Callable[[], bool], admin_key: str | None, settings: Settings | None = None) -> None:
+    """Add `/ui` and its API to `app` (see the module's docstring). `home` holds calibration and specialists;
+    `settings` (the gateway's home and fleet file) enable promote and rollback."""
     dashboard: dict[str, Dashboard] = {}
 
     def reads() -> Dashboard:
         if "d" not in dashboard:
-            dashboard["d"] = Dashboard(store_path)  # opened on first use: the store file exists by then
+            dashboard["d"] = Dashboard(store.reader())  # opened on first use: the store exists by then
         return dashboard["d"]
 
     def is_admin(request: Request) -> bool:
@@ -95,8 +96,8 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
                           "accept": r.accept.model_dump(exclude_none=True), "rule": served.rules[i].model_dump(
                               exclude_none=True)} for i, r in enumerate(served.spec.ladder)]
         out["version"] = served.version
-        out["calibration"] = _calibration(store_path.parent, name)
-        out["specialists"] = _specialists(store_path.parent, name)
+        out["calibration"] = _calibration(home, name)
+        out["specialists"] = _specialists(home, name)
         return out
 
     @app.get("/ui/api/traces", include_in_schema=False)
@@ -164,7 +165,7 @@ def install_ui(app: FastAPI, store_path: Path, fleet: Fleet, router: Router, key
         if await asyncio.to_thread(reads().trace, trace_id) is None:
             raise NotFound(f"no trace {trace_id!r}", param="trace_id")
         reference = body["reference"] if isinstance(body["reference"], str) else json.dumps(body["reference"])
-        add_label(trace_id, reference, "dashboard")
+        await asyncio.to_thread(store.add_label, trace_id, reference, "dashboard")
         return {"trace_id": trace_id, "labelled": True}
 
     @app.get("/ui/api/fleet", include_in_schema=False)

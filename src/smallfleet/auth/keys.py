@@ -6,6 +6,10 @@ bits) proves possession. Only the digest of the whole key is stored and it is co
 Stripe's tokens: the secret is random, not a password, so there is nothing to guess from a leaked
 digest. Revocation stamps the row (it is never deleted), so the gateway sees it on the next request
 and "keys are configured" never turns back into "open" when the last key is revoked.
+
+With `SMALLFLEET_DATABASE_URL` the keys live in PostgreSQL (table `api_keys`), so every replica knows every
+key (`open_keys`). There a lookup is a network round trip on the request path, so verified keys are
+remembered for `cache_s` (2 s): a revocation reaches every replica within that.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from smallfleet.config.settings import Settings
 from smallfleet.errors import InvalidRequest
 
 _KEY = re.compile(r"sf-([0-9a-f]{12})-([A-Za-z0-9_-]{32,64})")
@@ -57,17 +63,65 @@ def _digest(key: str) -> str:
 _DUMMY = _digest("sf-000000000000-" + "0" * 43)
 
 
-class KeyStore:
-    """The key table. Safe to share between threads; every lookup reads the file, so a key created or
-    revoked by the CLI counts from the gateway's next request."""
+class _SQLiteKeys:
+    """The key table in `keys.db` (`?` placeholders, tuple rows)."""
+
+    table = "keys"
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+
+    def run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _PostgresKeys:
+    """The key table in PostgreSQL (the trace store's migrations create it)."""
+
+    table = "api_keys"
+
+    def __init__(self, url: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        from smallfleet.trace.postgres import PostgresTraceStore
+
+        PostgresTraceStore(url, max_connections=1).close()  # the schema, migrated if this is the first process
+        self._pool = ConnectionPool(url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True},
+                                    check=ConnectionPool.check_connection, name="smallfleet-keys")
+        self._pool.open(wait=True, timeout=30)
+
+    def run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+        with self._pool.connection() as conn:
+            cur = conn.execute(sql.replace("?", "%s"), args)
+            return cur.fetchall() if cur.description is not None else []
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class KeyStore:
+    """The key table. Safe to share between threads; every lookup reads the table (PostgreSQL: within
+    `cache_s`), so a key created or revoked by the CLI counts from the gateway's next request."""
+
+    def __init__(self, path: Path | None = None, *, database_url: str | None = None, cache_s: float = 2.0) -> None:
+        if (path is None) == (database_url is None):
+            raise ValueError("give a keys.db path or a database URL")
+        self.path = path
+        self._db: _SQLiteKeys | _PostgresKeys = _SQLiteKeys(path) if path is not None else _PostgresKeys(
+            database_url or "")
+        self._t = self._db.table
+        self._cache_s = cache_s if database_url is not None else 0.0
+        self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._ever = False
 
     def create(self, tenant: str, label: str = "") -> tuple[KeyInfo, str]:
@@ -75,25 +129,20 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         key = f"sf-{key_id}-{secrets.token_urlsafe(32)}"
         info = KeyInfo(key_id, tenant, label, time.time(), None)
-        with self._lock:
-            self._conn.execute("INSERT INTO keys (id, tenant, label, digest, created_at) VALUES (?, ?, ?, ?, ?)",
-                               (key_id, tenant, label, _digest(key), info.created_at))
+        self._db.run(f"INSERT INTO {self._t} (id, tenant, label, digest, created_at) VALUES (?, ?, ?, ?, ?)",
+                     (key_id, tenant, label, _digest(key), info.created_at))
         return info, key
 
     def list(self) -> list[KeyInfo]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, tenant, label, created_at, revoked_at FROM keys ORDER BY created_at").fetchall()
+        rows = self._db.run(f"SELECT id, tenant, label, created_at, revoked_at FROM {self._t} ORDER BY created_at")
         return [KeyInfo(*row) for row in rows]
 
     def revoke(self, key_id: str) -> KeyInfo:
         """Revoke a key by its id (the `sf-<id>` part is accepted too); an unknown id is a clear error."""
         key_id = key_id.removeprefix("sf-").split("-")[0]
-        with self._lock:
-            self._conn.execute("UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                               (time.time(), key_id))
-            row = self._conn.execute("SELECT id, tenant, label, created_at, revoked_at FROM keys WHERE id = ?",
-                                     (key_id,)).fetchone()
+        self._db.run(f"UPDATE {self._t} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), key_id))
+        rows = self._db.run(f"SELECT id, tenant, label, created_at, revoked_at FROM {self._t} WHERE id = ?", (key_id,))
+        row = rows[0] if rows else None
         if row is None:
             raise InvalidRequest(f"no API key with id {key_id!r} (see `smallfleet keys list`)")
         return KeyInfo(*row)
@@ -102,24 +151,40 @@ class KeyStore:
         """Whether any key was ever created here (revoked ones count: revoking the last key never opens
         the gateway)."""
         if not self._ever:
-            with self._lock:
-                self._ever = self._conn.execute("SELECT 1 FROM keys LIMIT 1").fetchone() is not None
+            self._ever = bool(self._db.run(f"SELECT 1 FROM {self._t} LIMIT 1"))
         return self._ever
 
     def verify(self, presented: str) -> KeyInfo | None:
         """The active key `presented` is, or None. The digest comparison is constant time, and an unknown id
         costs the same hash and comparison as a known one."""
+        digest = _digest(presented.strip())
+        if self._cache_s:
+            with self._cache_lock:
+                hit = self._cache.get(digest)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
         match = _KEY.fullmatch(presented.strip())
         key_id = match.group(1) if match else ""
-        with self._lock:
-            row = self._conn.execute("SELECT id, tenant, label, created_at, revoked_at, digest FROM keys WHERE id = ?",
-                                     (key_id,)).fetchone()
+        rows = self._db.run(f"SELECT id, tenant, label, created_at, revoked_at, digest FROM {self._t} WHERE id = ?",
+                            (key_id,))
+        row = rows[0] if rows else None
         stored = row[5] if row is not None else _DUMMY
-        ok = hmac.compare_digest(_digest(presented.strip()), stored) and match is not None and row is not None
-        if not ok or row[4] is not None:
-            return None
-        return KeyInfo(*row[:5])
+        ok = hmac.compare_digest(digest, stored) and match is not None and row is not None
+        found = KeyInfo(*row[:5]) if ok and row is not None and row[4] is None else None
+        if self._cache_s:
+            with self._cache_lock:  # bounded: a flood of made-up keys cannot grow it
+                self._cache[digest] = (time.monotonic() + self._cache_s, found)
+                self._cache.move_to_end(digest)
+                while len(self._cache) > 10_000:
+                    self._cache.popitem(last=False)
+        return found
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
+
+
+def open_keys(settings: Settings) -> KeyStore:
+    """The keys in PostgreSQL when `SMALLFLEET_DATABASE_URL` is set (shared by every replica), else `keys.db`."""
+    if settings.database_url:
+        return KeyStore(database_url=settings.database_url)
+    return KeyStore(settings.keys_db)

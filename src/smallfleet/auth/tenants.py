@@ -7,9 +7,10 @@ model: 403 for a model or contract the tenant may not call, 429 `insufficient_qu
 spent. The tenant's egress policy is entered by the API as an egress scope, so the guard applies it to
 every remote call the request makes.
 
-Limits are per gateway process (`serve --workers N` gives each worker its own rate bucket); the budget is
-read from the trace store, which all workers share. A budget can be overshot by the requests already in
-flight when it runs out (each is checked when it starts).
+Rate limits are per gateway process (`serve --workers N` gives each worker its own rate bucket). Budgets
+(lifetime, per UTC day, per UTC month) are the trace store's ledger, shared by every worker and replica: the
+check here is the quick refusal of a tenant with nothing left; the exact one is the guard's reservation
+before each priced call (`guard.budget`), so requests in flight can never overspend.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from smallfleet.auth.keys import KeyStore
 from smallfleet.config.fleet import TenantConfig
 from smallfleet.errors import Overloaded, SmallfleetError
+from smallfleet.guard.budget import Ledger, Limits, exhausted
 
 
 class Unauthenticated(SmallfleetError):
@@ -89,11 +91,13 @@ class Caller:
 class Tenancy:
     """The keys, the tenants of the fleet file, and their rate buckets."""
 
-    def __init__(self, keys: KeyStore | None, tenants: list[TenantConfig], spent: Callable[[str], float],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, keys: KeyStore | None, tenants: list[TenantConfig], ledger: Ledger | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._keys = keys
         self._tenants = {t.name: t for t in tenants}
-        self._spent = spent
+        self._limits = {t.name: Limits.of_config(t) for t in tenants}
+        self._ledger = ledger
+        self._wall = wall
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
@@ -133,8 +137,8 @@ class Tenancy:
                               "requests per minute; retry later", retry_after=math.ceil(wait))
 
     def authorize(self, caller: Caller | None, model: str, *, contract: bool, model_id: str | None = None) -> None:
-        """Refuse (403) a model or contract the caller's tenant may not use, and (429) any request once its budget
-        is spent. `model_id` is the fleet id `model` resolves to (aliases like `default`)."""
+        """Refuse (403) a model or contract the caller's tenant may not use (its budget: `check_budget`).
+        `model_id` is the fleet id `model` resolves to (aliases like `default`)."""
         if caller is None:
             return
         tenant = caller.tenant
@@ -142,14 +146,24 @@ class Tenancy:
         if allowed is not None and model not in allowed and (model_id is None or model_id not in allowed):
             what = "contract" if contract else "model"
             raise Forbidden(f"tenant {tenant.name!r} may not use the {what} {model!r}", param="model")
-        if not self.may_spend(tenant.name):
-            raise QuotaExceeded(f"tenant {tenant.name!r} has spent its budget (${self._spent(tenant.name):.4f} of "
-                                f"${tenant.budget_usd:.4f})")
 
-    def may_spend(self, tenant: str) -> bool:
-        """Whether `tenant` has budget left (background work on its behalf checks this too)."""
-        budget = self._tenants[tenant].budget_usd if tenant in self._tenants else None
-        return budget is None or self._spent(tenant) < budget
+    def limits(self, tenant: str) -> Limits | None:
+        """A tenant's budgets (the guard's meter reads them at each priced call)."""
+        return self._limits.get(tenant)
+
+    def budgeted(self, caller: Caller | None) -> bool:
+        """Whether the caller's tenant has a budget (then `check_budget` is worth a look at the ledger)."""
+        return caller is not None and self._ledger is not None and self._limits[caller.tenant.name].any
+
+    def check_budget(self, caller: Caller | None) -> None:
+        """429 `insufficient_quota` once one of the caller's tenant's budgets is spent (a read of the ledger: call
+        it off the event loop)."""
+        if caller is None or self._ledger is None:
+            return
+        name = caller.tenant.name
+        reached = exhausted(self._ledger, "tenant", name, self._limits.get(name), self._wall())
+        if reached:
+            raise QuotaExceeded(f"tenant {name!r} has spent its budget ({reached})")
 
     def allowed(self, caller: Caller | None, model: str, *, contract: bool) -> bool:
         """Whether `model` shows in the caller's /v1/models."""

@@ -6,8 +6,9 @@ holding the key (the key itself never sits in the fleet file). Uses aiohttp: mea
 (p99 5 s, its pool is a known bottleneck, encode/httpx#3215) where aiohttp managed 914 (p99 121 ms).
 
 Transport problems are turned into our exceptions where the call is made (`_normalised_errors`), so callers see one hierarchy:
-connection failures -> `BackendUnavailable`, timeouts -> `BackendTimeout`, upstream 429 ->
-`Overloaded`, upstream 400 -> `InvalidRequest`, anything else -> `BackendError`.
+connection failures and upstream 502/503/504 -> `BackendUnavailable` (transient: the router retries them),
+timeouts -> `BackendTimeout`, upstream 429 -> `Overloaded`, upstream 400 -> `InvalidRequest`, a stream that
+stops without a finish reason or `[DONE]` and anything else -> `BackendError`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class OpenAIHTTPBackend(Backend):
             raise Overloaded(message, retry_after=retry_after)
         if response.status == 400:
             raise InvalidRequest(message)
+        if response.status in (502, 503, 504):  # the server (or a proxy before it) says: not now, try again
+            raise BackendUnavailable(message)
         raise BackendError(message)
 
     async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
@@ -186,11 +189,14 @@ class OpenAIHTTPBackend(Backend):
         logprobs: list[TokenLogprob] = []
         finish = "stop"
         usage: dict[str, Any] = {}
+        complete = False  # a `[DONE]` or a finish reason came: an upstream that just stops is a broken stream
         async with self._normalised_errors():
             async with self._client().post(self._url, json=body) as response:
                 await self._raise_for_status(response)
                 async for raw_line in response.content:
-                    for chunk in _sse_data(raw_line.decode("utf-8", errors="replace")):
+                    line = raw_line.decode("utf-8", errors="replace")
+                    complete = complete or line.strip() == "data: [DONE]"
+                    for chunk in _sse_data(line):
                         if "error" in chunk:
                             raise BackendError(f"{self.info.id}: upstream stream failed: {chunk['error']}")
                         usage = chunk.get("usage") or usage
@@ -201,12 +207,16 @@ class OpenAIHTTPBackend(Backend):
                             lps = tuple(_parse_logprobs(choice.get("logprobs")))
                             if choice.get("finish_reason") == "length":
                                 finish = "length"
+                            complete = complete or bool(choice.get("finish_reason"))
                             if piece or lps:
                                 first = first or time.perf_counter()
                                 text.append(piece)
                                 logprobs.extend(lps)
                                 if not wrapped:
                                     yield Delta(text=piece, logprobs=lps)
+        if not complete:
+            raise BackendError(f"{self.info.id}: the upstream stream ended before it finished (no finish reason, "
+                               "no [DONE]): truncated")
         ended = time.perf_counter()
         answer, answer_logprobs = "".join(text), tuple(logprobs)
         if wrapped:

@@ -12,7 +12,7 @@ from smallfleet.config.settings import Settings
 from smallfleet.errors import SmallfleetError
 from smallfleet.fleet import Fleet
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
-from smallfleet.trace.sqlite import SQLiteTraceStore
+from smallfleet.trace.store import open_store
 
 
 async def run_chat(
@@ -28,7 +28,7 @@ async def run_chat(
     config = load_fleet(settings.config_path)
     messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     fleet = Fleet.from_config(config)
     started = time.perf_counter()
     trace = Trace(

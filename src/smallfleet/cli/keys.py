@@ -20,9 +20,9 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 
 
 def _store():  # noqa: ANN202 - a KeyStore
-    from smallfleet.auth.keys import KeyStore
+    from smallfleet.auth.keys import open_keys
 
-    return KeyStore(Settings.from_env().keys_db)
+    return open_keys(Settings.from_env())
 
 
 @keys_app.command("create")

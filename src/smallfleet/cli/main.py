@@ -117,13 +117,13 @@ def _metrics_dir(home: Path) -> None:
 
 def _keys_required(settings: Settings) -> bool:
     """Whether the gateway will ask every request for a key: tenants in the fleet file or a key ever created."""
-    from smallfleet.auth.keys import KeyStore
+    from smallfleet.auth.keys import open_keys
 
     if load_fleet(settings.config_path).tenants:
         return True
-    if not settings.keys_db.exists():
+    if not settings.database_url and not settings.keys_db.exists():
         return False
-    store = KeyStore(settings.keys_db)
+    store = open_keys(settings)
     try:
         return store.configured()
     finally:
@@ -186,9 +186,9 @@ def traces_list(
     """List recent traces, newest first."""
     if ctx.invoked_subcommand is not None:
         return
-    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+    from smallfleet.trace.store import TraceQuery, open_store
 
-    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    store = open_store(Settings.from_env())
     rows = store.query(TraceQuery(limit=limit, model=model, contract=contract, status=status))
     store.close()
     for t in rows:
@@ -213,13 +213,13 @@ def traces_purge(
     """Delete traces (and their labels) older than N days; their spend still counts against budgets."""
     import time
 
-    from smallfleet.trace.sqlite import SQLiteTraceStore
+    from smallfleet.trace.store import open_store
 
     settings = Settings.from_env()
     days = older_than if older_than is not None else load_fleet(settings.config_path).guard.retention_days
     if days is None:
         raise SmallfleetError("traces purge: say --older-than DAYS (the fleet file sets no guard.retention_days)")
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     try:
         removed = store.purge(time.time() - days * 86400)
     finally:
@@ -235,9 +235,9 @@ def traces_label(
     source: str = typer.Option("feedback", help="where the reference comes from"),
 ) -> None:
     """Attach a reference answer to a trace (used by `calibrate` and `report`)."""
-    from smallfleet.trace.sqlite import SQLiteTraceStore
+    from smallfleet.trace.store import open_store
 
-    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    store = open_store(Settings.from_env())
     try:
         if store.get(trace_id) is None:
             raise SmallfleetError(f"no trace with id {trace_id!r}")
@@ -251,9 +251,9 @@ def traces_label(
 @one_line_errors
 def traces_show(trace_id: str = typer.Argument(..., help="trace id or workflow run id (or a unique prefix)")) -> None:
     """Print one trace as JSON, or a workflow run as a tree of its hops."""
-    from smallfleet.trace.sqlite import SQLiteTraceStore
+    from smallfleet.trace.store import open_store
 
-    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    store = open_store(Settings.from_env())
     trace = store.get(trace_id)
     store.close()
     if trace is None and show_run(trace_id):
@@ -357,7 +357,7 @@ def calibrate(
     from smallfleet.route.predictor import TextPredictor, evaluate_predictor
     from smallfleet.route.thresholds import ThresholdStore
     from smallfleet.promotion import predictor_path
-    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+    from smallfleet.trace.store import TraceQuery, open_store
 
     settings = Settings.from_env()
     config = load_fleet(settings.config_path)
@@ -366,7 +366,7 @@ def calibrate(
         raise SmallfleetError(f"no contract named {contract!r} in the fleet")
     if len(spec.ladder) < 2:
         raise SmallfleetError(f"contract {contract!r} has a single rung, accepted as is: nothing to calibrate")
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     try:
         traces = store.query(TraceQuery(limit=1_000_000, contract=contract))
         labels = store.labels(contract)
@@ -424,10 +424,10 @@ def report_cmd(
 ) -> None:
     """Local share, cost versus all-top-rung, quality, latency and escalations, from the traces."""
     from smallfleet.route.report import report
-    from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+    from smallfleet.trace.store import TraceQuery, open_store
 
     settings = Settings.from_env()
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     names = [contract] if contract else sorted({t.contract for t in store.query(
         TraceQuery(limit=1_000_000, endpoint=endpoint)) if t.contract})
     result = {}

@@ -60,9 +60,9 @@ def _answered_by(hop: Trace) -> str:
 
 def show_run(run_id: str) -> bool:
     """Print the run's tree if `run_id` names a run; False if it does not."""
-    from smallfleet.trace.sqlite import SQLiteTraceStore
+    from smallfleet.trace.store import open_store
 
-    store = SQLiteTraceStore(Settings.from_env().trace_db)
+    store = open_store(Settings.from_env())
     try:
         hops = store.run(run_id)
     finally:

@@ -164,6 +164,7 @@ class TenantConfig(_Strict):
         egress: redact                  # never looser than the contract's or the fleet's policy
         requests_per_minute: 120
         budget_usd: 25.0                # total spend on priced (remote) models, across restarts and purges
+        budget_per_month_usd: 10.0      # and per UTC month (budget_per_day_usd: per UTC day)
     ```
     """
 
@@ -175,6 +176,8 @@ class TenantConfig(_Strict):
     requests_per_minute: float | None = Field(None, gt=0, description="request rate limit (burst: one minute's "
                                                                       "worth); unset: none")
     budget_usd: float | None = Field(None, ge=0, description="total spend allowed; unset: none")
+    budget_per_day_usd: float | None = Field(None, ge=0, description="spend allowed per UTC day; unset: none")
+    budget_per_month_usd: float | None = Field(None, ge=0, description="spend allowed per UTC month; unset: none")
 
 
 class KnowledgeBaseConfig(_Strict):

@@ -18,6 +18,8 @@ class Settings:
     config_path: Path | None
     host: str = "127.0.0.1"
     port: int = 8080
+    database_url: str | None = None  # SMALLFLEET_DATABASE_URL: a PostgreSQL trace store instead of traces.db
+    max_body_bytes: int = 8 * 1024 * 1024  # SMALLFLEET_MAX_BODY_BYTES: larger request bodies get 413
 
     @property
     def trace_db(self) -> Path:
@@ -39,9 +41,29 @@ class Settings:
             port = int(port_text)
         except ValueError:
             raise ConfigError(f"SMALLFLEET_PORT: expected an integer port, got {port_text!r}") from None
+        body_text = env.get("SMALLFLEET_MAX_BODY_BYTES", str(8 * 1024 * 1024))
+        try:
+            max_body = int(body_text)
+            if max_body < 1024:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"SMALLFLEET_MAX_BODY_BYTES: expected a number of bytes of at least 1024, got "
+                              f"{body_text!r}") from None
         return cls(
             home=home,
             config_path=Path(config).expanduser() if config else None,
             host=env.get("SMALLFLEET_HOST", "127.0.0.1"),
             port=port,
+            database_url=_database_url(env.get("SMALLFLEET_DATABASE_URL")),
+            max_body_bytes=max_body,
         )
+
+
+def _database_url(url: str | None) -> str | None:
+    """A PostgreSQL URL (`postgresql://user:password@host:port/db`, or a libpq keyword string), or None."""
+    if not url:
+        return None
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"SMALLFLEET_DATABASE_URL: only PostgreSQL is supported (postgresql://...), got "
+                          f"{url.split('://', 1)[0]}://...")
+    return url

@@ -10,7 +10,8 @@ contracts:
     quality_target: 0.98        # agreement with the reference that calibration must hold
     latency_budget_ms: 10000
     egress: allow               # local_only: remote rungs never called; redact: they get placeholders
-    budget_usd: 5.0             # spend cap for remote rungs; local rungs are never blocked
+    budget_usd: 5.0             # spend cap for remote rungs (lifetime); local rungs are never blocked
+    budget_per_day_usd: 1.0     # and per UTC day, per UTC month: enforced across every replica
     ladder:
       - {model: smollm2-135m, accept: {min_mean_logprob: -0.4}}
       - {model: teacher, timeout_s: 30, retries: 2}
@@ -144,6 +145,8 @@ class ContractSpec(_Strict):
     latency_budget_ms: float | None = Field(None, gt=0)
     egress: Literal["local_only", "redact", "allow"] = "allow"
     budget_usd: float | None = Field(None, ge=0)
+    budget_per_day_usd: float | None = Field(None, ge=0)
+    budget_per_month_usd: float | None = Field(None, ge=0)
     max_tokens: int = Field(256, ge=1)
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of locally accepted answers also asked of the "
                                "top rung in the background (policy and budget permitting) to measure live quality")

@@ -30,7 +30,7 @@ from smallfleet.distill.train_lora import LoraOptions
 from smallfleet.promotion import specialist_backend, with_specialist
 from smallfleet.route.router import Contract
 from smallfleet.specialists.registry import Card, SpecialistRegistry, model_id
-from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.store import TraceQuery, open_store
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def contract_spec(config: FleetConfig, name: str) -> ContractSpec:
 def load_dataset(settings: Settings, spec: ContractSpec, options: DistillOptions = DistillOptions()) -> Dataset:
     """Build (and export) the contract's dataset from the trace store; the test split is frozen on first use."""
     contract = Contract.load(spec)
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     try:
         traces = store.query(TraceQuery(limit=10_000_000, contract=spec.name))
         labelled = store.label_sources(spec.name)

@@ -19,7 +19,7 @@ from smallfleet.contracts.spec import ContractSpec
 from smallfleet.route.calibrate import wilson_upper
 from smallfleet.route.report import served_answer
 from smallfleet.specialists.registry import SpecialistRegistry
-from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.store import TraceQuery, TraceStore, open_store
 
 
 @dataclass
@@ -36,7 +36,7 @@ class LiveQuality:
                 "upper_bound": round(self.upper, 4)}
 
 
-def live_quality(store: SQLiteTraceStore, contract: str, model: str, window: int = 200,
+def live_quality(store: TraceStore, contract: str, model: str, window: int = 200,
                  sources: tuple[str, ...] | None = None) -> LiveQuality:
     """Agreement of `model`'s newest `window` referenced answers (references from `sources` prefixes only, if given)."""
     references = {k: v for k, v in store.label_sources(contract).items()
@@ -57,7 +57,7 @@ def check_and_roll_back(settings: Settings, spec: ContractSpec, min_samples: int
     card = registry.promoted(spec.name)
     if card is None:
         return None
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     try:
         quality = live_quality(store, spec.name, card.model_id, window, sources)
     finally:

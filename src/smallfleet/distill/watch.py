@@ -28,7 +28,7 @@ from smallfleet.contracts.spec import ContractSpec
 from smallfleet.distill.dataset import reference_of
 from smallfleet.distill.monitor import check_and_roll_back
 from smallfleet.specialists.registry import SpecialistRegistry
-from smallfleet.trace.sqlite import SQLiteTraceStore, TraceQuery
+from smallfleet.trace.store import TraceQuery, open_store
 
 Retrain = Callable[[Settings, str], dict[str, Any]]
 
@@ -57,7 +57,7 @@ def _status(settings: Settings, spec: ContractSpec, options: WatchOptions) -> di
     registry = SpecialistRegistry(settings.home)
     versions = registry.versions(spec.name)
     since = max(((v.dataset.get("trace_range") or [0, 0])[1] for v in versions), default=0.0)
-    store = SQLiteTraceStore(settings.trace_db)
+    store = open_store(settings)
     try:
         traces = store.query(TraceQuery(limit=10_000_000, contract=spec.name))
         labels = {k: v for k, v in store.labels(spec.name).items()}

@@ -27,7 +27,7 @@ from smallfleet.promotion import PREDICTOR_SKIP_BELOW, predictor_path
 from smallfleet.runtime import Runtime, open_runtime
 from smallfleet.sim.serve import serve_in_thread
 from smallfleet.sim.teacher import AgentOracle, TeacherOracle, agent_reference, reference_labels, teacher_app
-from smallfleet.trace.sqlite import TraceQuery
+from smallfleet.trace.store import TraceQuery
 from smallfleet.workload import agent_tools, documents, tickets
 
 TEACHER_PRICE = {"price_per_1k_input": 0.0025, "price_per_1k_output": 0.01}  # USD, a hosted mid-size model

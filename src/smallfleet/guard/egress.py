@@ -14,7 +14,9 @@ policy in force for the call:
 - `allow`: sent as is.
 
 Every call that leaves is written to the hash-chained audit (`guard.audit`) with the categories and
-counts replaced and the SHA-256 of the payload as sent.
+counts replaced and the SHA-256 of the payload as sent. Every call to a priced model first reserves its
+most expensive outcome against the budgets of its contract and tenant (`guard.budget`, `Guard.meter`) and
+settles what it cost after: a call no budget allows is refused (`BudgetExhausted`, 429) before it leaves.
 
 The policy in force comes from `egress_scope` (a context variable the router and the API set from the
 fleet file and the caller's key: never from message content), and is the strictest of the scopes
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Literal
 from smallfleet.backends.base import Backend, ChatMessage, Delta, Generation, SamplingParams
 from smallfleet.errors import SmallfleetError
 from smallfleet.guard.audit import AuditLog, payload_digest
+from smallfleet.guard.budget import Hold, Meter, hold_tokens
 from smallfleet.guard.redact import Redaction, Redactor, StreamRestorer
 
 log = logging.getLogger("smallfleet.guard")
@@ -111,6 +114,7 @@ class Guard:
         self.settings = settings
         self.audit = AuditLog(audit_path)
         self.on_egress: Callable[[dict[str, int]], None] | None = None  # categories replaced in a call (metrics)
+        self.meter: Meter | None = None  # the budget ledger, set once the trace store is open
         self._factory, self._options = detector_factory, detector_options or {}
         self._redactor: Redactor | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smallfleet-guard")
@@ -214,28 +218,79 @@ class GuardedRemote(Backend):
                 log.exception("egress observer failed")
         return messages, redaction if restore else None
 
+    async def _reserve(self, sent: tuple[ChatMessage, ...], params: SamplingParams,
+                       constraint: Constraint | None) -> tuple[Hold | None, tuple[int, int]]:
+        """Hold this call's most expensive outcome on its budgets (or `BudgetExhausted`): (hold, its tokens)."""
+        meter = self._guard.meter
+        if meter is None or not (self.info.price_per_1k_input or self.info.price_per_1k_output):
+            return None, (0, 0)
+        scope = self._guard.scope()
+        bound = hold_tokens(self.info, sent, params, constraint)
+        return await asyncio.to_thread(meter.reserve, scope.contract, scope.tenant, self.info.cost_of(*bound)), bound
+
+    async def _settle(self, hold: Hold | None, usd: float) -> None:
+        """Replace the hold by `usd`; the ledger update finishes even if this task is being cancelled."""
+        meter = self._guard.meter
+        if hold is None or meter is None:
+            return
+        done = asyncio.get_running_loop().run_in_executor(None, meter.settle, hold, usd)
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the hold stays charged (never under-counted); the answer is not lost
+            log.exception("settling a budget hold failed; the call stays charged its upper bound")
+
     async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
                      constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
         sent, redaction = await self._prepare(tuple(messages))
+        hold, (prompt, most) = await self._reserve(sent, params, constraint)
         json_text = _json_answer(constraint)
         restorer = StreamRestorer(redaction, json_text) if redaction is not None else None
-        async for event in self._inner.stream(sent, params, constraint):
-            if restorer is None or redaction is None:
-                yield event
-            elif isinstance(event, Delta):
-                text = restorer.feed(event.text)
-                if text or event.logprobs:
-                    yield replace(event, text=text)
-            else:
-                tail = restorer.flush()
-                if tail:
-                    yield Delta(tail)
-                yield redaction.restore_generation(event, json_text)
+        final: Generation | None = None
+        refused = False
+        seen = 0  # bytes received: a stream ended early (the client left, the upstream broke) may be billed them
+        try:
+            async for event in self._inner.stream(sent, params, constraint):
+                if isinstance(event, Generation):
+                    final = event
+                else:
+                    seen += len(event.text.encode())
+                if restorer is None or redaction is None:
+                    yield event
+                elif isinstance(event, Delta):
+                    text = restorer.feed(event.text)
+                    if text or event.logprobs:
+                        yield replace(event, text=text)
+                else:
+                    tail = restorer.flush()
+                    if tail:
+                        yield Delta(tail)
+                    yield redaction.restore_generation(event, json_text)
+        except SmallfleetError:
+            refused = not seen  # an error answer before any output (HTTP error, reset): nothing to pay for
+            raise
+        finally:
+            # Without a usage report (cut short by the client, a timeout, a broken stream): the prompt's bound,
+            # and the bytes received as tokens plus what may have been generated but not yet read, within max_tokens.
+            cost = self.info.cost(final) if final is not None else \
+                0.0 if refused else self.info.cost_of(prompt, min(most, seen + 64))
+            await self._settle(hold, cost)
 
     async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
                        constraint: Constraint | None = None) -> Generation:
         sent, redaction = await self._prepare(tuple(messages))
-        gen = await self._inner.generate(sent, params, constraint)
+        hold, bound = await self._reserve(sent, params, constraint)
+        cost = self.info.cost_of(*bound)  # cancelled (a timeout) while the upstream works: it may bill, so the
+        # whole bound stays charged
+        try:
+            gen = await self._inner.generate(sent, params, constraint)
+            cost = self.info.cost(gen)
+        except SmallfleetError:
+            cost = 0.0  # an error answer (HTTP error, reset, invalid body): nothing to pay for
+            raise
+        finally:
+            await self._settle(hold, cost)
         return redaction.restore_generation(gen, _json_answer(constraint)) if redaction is not None else gen
 
     async def aclose(self) -> None:

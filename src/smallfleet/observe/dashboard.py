@@ -2,8 +2,8 @@
 (`trace.rollup`), with the definitions of `route.report` (local share, cost, the all-top-rung cost,
 escalation reasons), and trace lists from the indexes on `created_at`.
 
-It opens its own read-only connection, so a dashboard reading a large store never holds the trace
-writer's lock. Every query is bounded by the window (and a row limit where it lists), which keeps a page
+It reads through the store's `reader()` (SQLite: a read-only connection of its own; PostgreSQL: the pool), so
+a dashboard reading a large store never holds the trace writer's lock. The SQL is portable between both. Every query is bounded by the window (and a row limit where it lists), which keeps a page
 fast on a store of millions of traces (`smallfleet bench dashboard`).
 """
 
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from smallfleet.trace.record import Trace
 from smallfleet.trace.rollup import COLUMNS, PERIOD_S, Rollup
+from smallfleet.trace.store import Reader
 
 
 @dataclass(frozen=True)
@@ -63,19 +61,16 @@ def _figures(r: Rollup) -> dict[str, Any]:
 
 
 class Dashboard:
-    """Read-only queries over one SQLite trace store."""
+    """Read-only queries over one trace store."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
 
     def close(self) -> None:
-        self._conn.close()
+        self._reader.close()
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
+        return self._reader.rows(sql, args)
 
     def _rollups(self, window: Window, contract: str | None = None) -> list[tuple[int, str, Rollup]]:
         """The rollup rows of the hours `window` touches (of one contract, or all)."""
@@ -84,9 +79,8 @@ class Dashboard:
         args: tuple[Any, ...] = (first, last)
         if contract is not None:
             sql, args = sql + " AND contract = ?", (*args, contract)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        return [(r["hour"], r["contract"], Rollup.from_row(r)) for r in rows]
+        rows = self._rows(sql, args)
+        return [(r["hour"], r["contract"], Rollup.from_row(tuple(r[c] for c in COLUMNS))) for r in rows]
 
     def overview(self, window: Window, buckets: int = 48) -> dict[str, Any]:
         """Totals and a time series over `window`: requests, local share, cost against the all-top-rung cost,

@@ -22,7 +22,6 @@ from smallfleet.route.router import RouteResult, Router
 log = logging.getLogger("smallfleet.live")
 
 StoreReference = Callable[[str, str, str], None]  # (trace_id, reference, source)
-Charge = Callable[[str, float], None]  # (tenant, cost in USD)
 
 
 def sampled(trace_id: str, rate: float) -> bool:
@@ -35,8 +34,6 @@ class LiveSampler:
     router: Router
     store_reference: StoreReference
     max_pending: int = 8
-    charge: Charge | None = None  # the check's cost goes to the tenant whose request it checks
-    may_spend: Callable[[str], bool] | None = None  # a tenant over its budget gets no checks
     skipped: int = 0
     checked: int = 0
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
@@ -47,15 +44,15 @@ class LiveSampler:
 
     def after(self, result: RouteResult, text: str, trace_id: str, tenant: str | None = None) -> bool:
         """Schedule a background check of a locally accepted answer if the contract samples it; True if scheduled.
-        It runs under the caller's egress scope (the task inherits it) and is charged to `tenant`."""
+        It runs under the caller's egress scope (the task inherits it), so the guard charges it to the caller's
+        tenant, and refuses it (nothing is sent) when that tenant's budget or the contract's cannot pay for it."""
         contract = self.router.contracts.get(result.contract)
         if (contract is None or result.outcome is None or not result.local or len(contract.spec.ladder) < 2
                 or result.cached in ("exact", "semantic")):  # an answer checked when it was first given
             return False
         if not sampled(trace_id, contract.spec.shadow_rate):
             return False
-        if len(self._pending) >= self.max_pending or (
-                tenant is not None and self.may_spend is not None and not self.may_spend(tenant)):
+        if len(self._pending) >= self.max_pending:
             self.skipped += 1
             return False
         task = asyncio.create_task(self._check(result.contract, text, trace_id, tenant))
@@ -64,12 +61,10 @@ class LiveSampler:
         return True
 
     async def _check(self, contract: str, text: str, trace_id: str, tenant: str | None) -> None:
-        charge = self.charge
-        on_cost = (lambda cost: charge(tenant, cost)) if tenant is not None and charge is not None else None
         try:
-            reference, source = await self.router.ask_top(contract, text, on_cost)
+            reference, source = await self.router.ask_top(contract, text)
             if reference is not None:
-                self.store_reference(trace_id, reference, f"shadow:{source}")
+                await asyncio.to_thread(self.store_reference, trace_id, reference, f"shadow:{source}")
                 self.checked += 1
         except Exception:  # a failed check loses one sample, never the gateway
             log.exception("live check of trace %s failed", trace_id)

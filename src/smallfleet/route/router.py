@@ -39,6 +39,7 @@ from smallfleet.errors import (
     SmallfleetError,
 )
 from smallfleet.fleet import Fleet, FleetEntry
+from smallfleet.guard.budget import BudgetExhausted
 from smallfleet.guard.egress import Policy, egress_scope, stricter
 from smallfleet.guard.redact import Redaction
 from smallfleet.kb import grounded
@@ -232,12 +233,20 @@ class NoAnswer(BackendError):
     code = "no_acceptable_answer"
 
 
+def no_answer(contract: str, result: RouteResult) -> SmallfleetError:
+    """The error for a route that produced no answer: 429 `insufficient_quota` when a budget kept a rung from
+    running (the client can act on that), else `NoAnswer`."""
+    if any(a.reason == "budget_exhausted" for a in result.attempts):
+        return BudgetExhausted(f"contract {contract!r}: no acceptable answer within budget ({result.escalation_reason})")
+    return NoAnswer(f"contract {contract!r}: no rung produced an acceptable answer ({result.escalation_reason})")
+
+
 @dataclass
 class RouterState:
-    """Mutable routing state shared by all requests of one gateway: breakers and spend."""
+    """Mutable routing state shared by all requests of one gateway process: the breakers. (Spend is in the
+    trace store's ledger, shared by every process: `guard.budget`.)"""
 
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
-    spent_usd: dict[str, float] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
     observer: RouteObserver | None = None  # told of retries and breaker changes (the gateway's metrics)
 
@@ -429,16 +438,14 @@ class Router:
         return RouteResult(name, outcome, gen, i, spec.ladder[i].model, first_reason if i > 0 or best else None,
                            signals.confidence, attempts, elapsed)
 
-    async def ask_top(self, name: str, text: str, on_cost: Callable[[float], None] | None = None
-                      ) -> tuple[str | None, str]:
+    async def ask_top(self, name: str, text: str) -> tuple[str | None, str]:
         """The top rung's valid answer to `text` (live quality checks; `text` in the ladder's view, see `view`),
         or None with the reason it was not asked or not valid. Policy applies as for any request: egress,
-        budget (its cost is counted, and passed to `on_cost`: the caller's tenant pays for it), breaker."""
+        budget (the guard charges the contract and the tenant of the egress scope in force), breaker."""
         with egress_scope(self.contracts[name].spec.egress, contract=name):
-            return await self._ask_top(name, text, on_cost)
+            return await self._ask_top(name, text)
 
-    async def _ask_top(self, name: str, text: str, on_cost: Callable[[float], None] | None
-                       ) -> tuple[str | None, str]:
+    async def _ask_top(self, name: str, text: str) -> tuple[str | None, str]:
         contract = self.contracts[name]
         top = len(contract.spec.ladder) - 1
         rung = contract.spec.ladder[top]
@@ -447,8 +454,6 @@ class Router:
         if blocked:
             return None, blocked
         attempt, gen, outcome, _ = await self._attempt(contract, top, rung, entry, text)
-        if on_cost is not None and attempt.cost:
-            on_cost(attempt.cost)
         if gen is None or outcome is None:
             return None, attempt.reason or "failed"
         if not outcome.valid:
@@ -460,8 +465,6 @@ class Router:
         if entry.info.location == "remote":
             if self.policy(spec.name) == "local_only":  # (the guard would refuse it too: this only saves the attempt)
                 return "egress_local_only"
-            if spec.budget_usd is not None and self.state.spent_usd.get(spec.name, 0.0) >= spec.budget_usd:
-                return "budget_exhausted"
         if spec.latency_budget_ms is not None and (time.perf_counter() - started) * 1000 > spec.latency_budget_ms:
             return "latency_budget_spent"
         if not self.state.breaker(entry.info.id).allow():
@@ -480,6 +483,9 @@ class Router:
             gen = await self._call(contract, rung, entry, messages, seed=None)
         except ContextLengthExceeded:
             attempt.reason = "context_too_long"
+            return attempt, None, None, None
+        except BudgetExhausted:  # the guard reserved nothing: the rung was not called
+            attempt.status, attempt.reason = "skipped", "budget_exhausted"
             return attempt, None, None, None
         except Overloaded:
             attempt.reason = "busy"
@@ -566,14 +572,11 @@ class Router:
             attempts.append(result[0])
 
     def _account(self, contract: Contract, entry: FleetEntry, gen: Generation, attempt: Attempt) -> None:
-        """Charge one generation (the attempt's answer or one of its agreement samples) to the attempt and the
-        contract's spend."""
+        """Count one generation (the attempt's answer or one of its agreement samples) in the attempt (the budgets
+        were charged by the guard when the call was made)."""
         attempt.prompt_tokens += gen.prompt_tokens
         attempt.completion_tokens += gen.completion_tokens
-        cost = entry.info.cost(gen)
-        attempt.cost += cost
-        name = contract.spec.name
-        self.state.spent_usd[name] = self.state.spent_usd.get(name, 0.0) + cost
+        attempt.cost += entry.info.cost(gen)
 
 
 def answer_text(gen: Generation, outcome: Outcome) -> str:

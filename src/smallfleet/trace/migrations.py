@@ -1,4 +1,5 @@
-"""Append-only schema migrations for the SQLite trace store. Never edit one that shipped; add the next."""
+"""Append-only schema migrations for the SQLite trace store (PostgreSQL's are in `trace.pg_schema`).
+Never edit one that shipped; add the next."""
 
 from __future__ import annotations
 
@@ -156,6 +157,40 @@ MIGRATIONS: list[tuple[str, str]] = [
             reasons TEXT NOT NULL,
             PRIMARY KEY (hour, contract)
         );
+        """,
+    ),
+    (
+        # The budget ledger (trace.store): spend per (scope, name, window) in nano-dollars, reserved before each
+        # priced call. Seeded with what was spent before: contract and tenant totals (purged traces included,
+        # from spend_carryover and tenant_spend), and the day and month windows from the stored traces.
+        "m010_budget_ledger",
+        """
+        CREATE TABLE budget_spend (
+            scope TEXT NOT NULL,
+            name TEXT NOT NULL,
+            win TEXT NOT NULL,
+            spent_nano INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (scope, name, win)
+        );
+        INSERT INTO budget_spend (scope, name, win, spent_nano)
+            SELECT 'contract', contract, 'total', CAST(ROUND(SUM(c) * 1e9) AS INTEGER) FROM (
+                SELECT contract, COALESCE(cost, 0) AS c FROM traces WHERE contract IS NOT NULL
+                UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract;
+        INSERT INTO budget_spend (scope, name, win, spent_nano)
+            SELECT 'tenant', tenant, 'total', CAST(ROUND(cost * 1e9) AS INTEGER) FROM tenant_spend;
+        INSERT INTO budget_spend (scope, name, win, spent_nano)
+            SELECT scope, name, win, CAST(ROUND(SUM(c) * 1e9) AS INTEGER) FROM (
+                SELECT 'contract' AS scope, contract AS name, 'day:' || strftime('%Y-%m-%d', created_at, 'unixepoch')
+                       AS win, COALESCE(cost, 0) AS c FROM traces WHERE contract IS NOT NULL AND cost > 0
+                UNION ALL
+                SELECT 'contract', contract, 'month:' || strftime('%Y-%m', created_at, 'unixepoch'), COALESCE(cost, 0)
+                FROM traces WHERE contract IS NOT NULL AND cost > 0
+                UNION ALL
+                SELECT 'tenant', tenant, 'day:' || strftime('%Y-%m-%d', created_at, 'unixepoch'), COALESCE(cost, 0)
+                FROM traces WHERE tenant IS NOT NULL AND cost > 0
+                UNION ALL
+                SELECT 'tenant', tenant, 'month:' || strftime('%Y-%m', created_at, 'unixepoch'), COALESCE(cost, 0)
+                FROM traces WHERE tenant IS NOT NULL AND cost > 0) GROUP BY scope, name, win;
         """,
     ),
 ]

@@ -10,34 +10,26 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from smallfleet.trace.migrations import MIGRATIONS
 from smallfleet.trace.record import Trace
 from smallfleet.trace.rollup import COLUMNS as ROLLUP_COLUMNS
 from smallfleet.trace.rollup import PERIOD_S, Rollup, rollups
+from smallfleet.trace.store import BudgetKey, TraceQuery, like_prefix, sorted_limits
+
+__all__ = ["SQLiteTraceStore", "TraceQuery"]
 
 _ROLLUP_UPSERT = (f"INSERT OR REPLACE INTO trace_rollup ({', '.join(ROLLUP_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in ROLLUP_COLUMNS)})")
 
 
-@dataclass(frozen=True)
-class TraceQuery:
-    """Filters for listing traces; newest first."""
-
-    limit: int = 20
-    model: str | None = None
-    contract: str | None = None
-    status: str | None = None
-    before: float | None = None
-    endpoint: str | None = None
-    tenant: str | None = None
-
-
 class SQLiteTraceStore:
     """Thread-safe store over one SQLite file."""
+
+    kind = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -120,22 +112,17 @@ class SQLiteTraceStore:
         self.append_many([trace])
 
     def append_many(self, traces: Iterable[Trace]) -> None:
-        """Write traces in one transaction (all or none), and add their cost to their tenants' running spend
-        in the same transaction (the spend is kept apart from the traces, so purging them never gives a
-        tenant's budget back)."""
+        """Write traces in one transaction (all or none). Their cost is already in the budget ledger: it was
+        reserved and settled when each priced call was made (`guard.budget`)."""
         traces = list(traces)
         rows = [t.to_row() for t in traces]
         if not rows:
             return
-        spend = [(r["tenant"], r["cost"] or 0.0) for r in rows if r["tenant"] is not None]
         with self._lock:
             self._conn.execute("BEGIN")
             try:
                 self._conn.executemany(self._insert, rows)
                 self._add_rollups(traces)
-                self._conn.executemany(
-                    "INSERT INTO tenant_spend (tenant, cost, requests) VALUES (?, ?, 1) ON CONFLICT (tenant) "
-                    "DO UPDATE SET cost = cost + excluded.cost, requests = requests + 1", spend)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -143,10 +130,12 @@ class SQLiteTraceStore:
 
     def get(self, trace_id: str) -> Trace | None:
         """One trace by id, or by a unique id prefix."""
+        if not trace_id:
+            return None
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM traces WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 2",
-                (trace_id, trace_id.replace("%", "") + "%", trace_id),
+                "SELECT * FROM traces WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id = ? DESC LIMIT 2",
+                (trace_id, like_prefix(trace_id), trace_id),
             ).fetchall()
         if not rows or (len(rows) > 1 and rows[0]["id"] != trace_id):
             return None
@@ -202,20 +191,14 @@ class SQLiteTraceStore:
                 (contract,)).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def spent_by_contract(self) -> dict[str, float]:
-        """Total cost recorded per contract, purged traces included (budgets survive restarts and purges)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT contract, SUM(cost) FROM (SELECT contract, cost FROM traces WHERE contract IS NOT NULL "
-                "UNION ALL SELECT contract, cost FROM spend_carryover) GROUP BY contract").fetchall()
-        return {r[0]: float(r[1] or 0.0) for r in rows}
-
     def run(self, run_id: str) -> list[Trace]:
         """The hops of a workflow run (by its id or a unique prefix), in order."""
+        if not run_id:
+            return []
         with self._lock:
             ids = [r[0] for r in self._conn.execute(
-                "SELECT DISTINCT run_id FROM traces WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id = ? DESC LIMIT 2",
-                (run_id, run_id.replace("%", "") + "%", run_id)).fetchall()]
+                "SELECT DISTINCT run_id FROM traces WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+                "ORDER BY run_id = ? DESC LIMIT 2", (run_id, like_prefix(run_id), run_id)).fetchall()]
             if not ids or (len(ids) > 1 and ids[0] != run_id):
                 return []
             rows = self._conn.execute("SELECT * FROM traces WHERE run_id = ? ORDER BY created_at, id",
@@ -234,30 +217,64 @@ class SQLiteTraceStore:
             row = self._conn.execute("SELECT tenant, items, body FROM responses WHERE id = ?", (response_id,)).fetchone()
         return (row[0], row[1], row[2]) if row is not None else None
 
-    def add_tenant_spend(self, tenant: str, cost: float) -> None:
-        """Charge `tenant` for work done on its behalf outside a request's trace (a live quality check)."""
+    def reserve(self, limits: Sequence[tuple[BudgetKey, int | None]], hold_nano: int) -> BudgetKey | None:
+        """Add `hold_nano` to every key's spend in one transaction, unless that would take one past its limit
+        (None: no limit, the spend is only recorded): then nothing changes and that key is returned. `BEGIN
+        IMMEDIATE` takes the file's write lock first, so the processes sharing the file reserve one at a time."""
         with self._lock:
-            self._conn.execute("INSERT INTO tenant_spend (tenant, cost, requests) VALUES (?, ?, 0) ON CONFLICT (tenant) "
-                               "DO UPDATE SET cost = cost + excluded.cost", (tenant, cost))
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for key, limit in sorted_limits(limits):
+                    self._conn.execute("INSERT INTO budget_spend (scope, name, win, spent_nano) VALUES (?, ?, ?, 0) "
+                                       "ON CONFLICT DO NOTHING", key)
+                    if not self._conn.execute(
+                            "UPDATE budget_spend SET spent_nano = spent_nano + ? WHERE scope = ? AND name = ? AND "
+                            "win = ? AND (? IS NULL OR spent_nano + ? <= ?) RETURNING spent_nano",
+                            (hold_nano, *key, limit, hold_nano, limit)).fetchall():
+                        self._conn.execute("ROLLBACK")
+                        return key
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return None
 
-    def tenant_spend(self, tenant: str) -> float:
-        """What `tenant` has spent in total (USD), over every trace ever written, purged ones included."""
+    def settle(self, keys: Sequence[BudgetKey], delta_nano: int) -> None:
+        """Add `delta_nano` (negative: a refund of the unused part of a hold) to every key's spend."""
+        if not delta_nano or not keys:
+            return
         with self._lock:
-            row = self._conn.execute("SELECT cost FROM tenant_spend WHERE tenant = ?", (tenant,)).fetchone()
-        return float(row[0]) if row is not None else 0.0
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO budget_spend (scope, name, win, spent_nano) VALUES (?, ?, ?, ?) ON CONFLICT "
+                    "(scope, name, win) DO UPDATE SET spent_nano = budget_spend.spent_nano + excluded.spent_nano",
+                    [(*key, delta_nano) for key in sorted(set(keys))])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def spent(self, keys: Sequence[BudgetKey]) -> dict[BudgetKey, int]:
+        """The spend recorded for each key (0 for a key never charged), in nano-dollars."""
+        with self._lock:
+            return {key: int(row[0]) if (row := self._conn.execute(
+                "SELECT spent_nano FROM budget_spend WHERE scope = ? AND name = ? AND win = ?", key).fetchone())
+                else 0 for key in keys}
+
+    def reader(self) -> _Reader:
+        """A read-only connection of its own (the dashboard's): it never waits for the writer's lock."""
+        return _Reader(self.path)
 
     def purge(self, before: float) -> dict[str, int]:
         """Delete traces created before `before` (epoch seconds) and their labels, in one transaction.
-        Their cost is carried over per contract first, so a purge never gives a budget back. Deleted rows
+        Budgets are kept in their own ledger, so a purge never gives one back. Deleted rows
         are overwritten on disk (`secure_delete`) and the WAL is truncated, so the values do not linger."""
         with self._lock:
             self._conn.execute("PRAGMA secure_delete=ON")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute(
-                    "INSERT INTO spend_carryover (contract, cost) SELECT contract, SUM(COALESCE(cost, 0)) FROM traces "
-                    "WHERE created_at < ? AND contract IS NOT NULL GROUP BY contract "
-                    "ON CONFLICT (contract) DO UPDATE SET cost = cost + excluded.cost", (before,))
                 labels = self._conn.execute(
                     "DELETE FROM labels WHERE trace_id IN (SELECT id FROM traces WHERE created_at < ?)",
                     (before,)).rowcount
@@ -277,6 +294,23 @@ class SQLiteTraceStore:
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _Reader:
+    """Read-only SQL over the store's file through a connection of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, tuple(args)).fetchall()]
 
     def close(self) -> None:
         with self._lock:

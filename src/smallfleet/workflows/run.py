@@ -22,7 +22,7 @@ from typing import Any
 from smallfleet.backends.base import ChatMessage, Generation, SamplingParams
 from smallfleet.constrain.outcome import settle
 from smallfleet.errors import InvalidRequest, SmallfleetError
-from smallfleet.route.router import NoAnswer, Router, answer_text
+from smallfleet.route.router import Router, answer_text, no_answer
 from smallfleet.trace.record import route_trace
 from smallfleet.trace.record import Trace, new_trace_id, record_failure, record_success
 from smallfleet.workflows.spec import StepSpec, WorkflowSpec
@@ -143,8 +143,7 @@ class WorkflowRunner:
         hop = Hop(step.id, "contract", "ok", trace_id=trace.id, model=result.model, rung=result.rung,
                   escalation_reason=result.escalation_reason, cost=result.cost)
         if shown.outcome is None or shown.generation is None:
-            raise NoAnswer(f"contract {step.contract!r}: no rung produced an acceptable answer "
-                           f"({result.escalation_reason})")
+            raise no_answer(step.contract, result)
         _timings(hop, result.attempts, shown.generation)
         served = self.router.contracts[step.contract].spec
         structured = served.output
