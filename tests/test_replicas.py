@@ -81,7 +81,7 @@ def test_three_replicas_hammering_one_small_budget_never_pass_it(replicas, pg_ur
     assert set(by_status) == {200, 429}, by_status  # answered while the budget lasted, then 429, never a 5xx
     assert len(answered_by) == 3  # every replica answered some
     assert spent["day"] <= 0.5  # the day's budget, shared by three processes: never passed
-    assert spent["day"] > 0.5 - 0.2  # and used up to about one call's hold of it
+    assert spent["day"] > 0.5 - 0.3  # and used up to within one call's hold (~$0.25: 230 prompt bytes, 20 tokens)
     costs = sum(t.cost or 0 for t in traces)
     assert len(traces) == 240 and abs(costs - spent["day"]) < 1e-6  # every request traced; ledger = trace costs
     assert abs(sum(c for _, _, c in results) - costs) < 1e-4

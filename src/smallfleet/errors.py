@@ -14,6 +14,7 @@ class SmallfleetError(Exception):
     status: int = 500
     type: str = "server_error"
     code: str | None = None
+    unbilled: bool = False  # set where the error proves the upstream processed nothing (budgets refund the hold)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)

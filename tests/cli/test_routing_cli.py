@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from smallfleet.cli.main import app
+from smallfleet.guard.budget import spent_by_window
 from smallfleet.runtime import open_runtime
 
 FLEET = """
@@ -52,12 +54,16 @@ def test_calibrate_unknown_contract_is_a_one_line_error(fleet_file: Path) -> Non
 
 
 def test_budget_spent_before_a_restart_still_counts(fleet_file: Path) -> None:
-    strict_small = "ladder: [{model: small, accept: {min_mean_logprob: 0.0}}, big]\n    budget_usd: 0.000001"
-    fleet_file.write_text(FLEET.replace("ladder: [small, big]", strict_small))
+    strict_small = "ladder: [{model: small, accept: {min_mean_logprob: 0.0}}, big]\n    budget_usd: "
+    fleet_file.write_text(FLEET.replace("ladder: [small, big]", strict_small + "100"))
     with open_runtime() as runtime:
         first = runtime.run("echo", "yes")  # the small rung is never confident enough: escalates to the paid rung
         assert first.rung == 1 and first.cost > 0
-    with open_runtime() as runtime:  # a new process sees the same spend in the traces
+    # a new process sees the same spend in the store's ledger: with the budget now set to exactly what was spent,
+    # nothing is left for another paid call
+    fleet_file.write_text(FLEET.replace("ladder: [small, big]", strict_small + repr(first.cost)))
+    with open_runtime() as runtime:
+        assert spent_by_window(runtime.store, "contract", "echo", time.time())["total"] == pytest.approx(first.cost)
         again = runtime.run("echo", "yes")
     assert again.rung == 0 and any(a.reason == "budget_exhausted" for a in again.attempts)
 

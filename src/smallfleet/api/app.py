@@ -19,14 +19,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.limits import BodyLimit
-from smallfleet.api.protocol import ChatCompletionRequest
+from smallfleet.api.protocol import ChatCompletionRequest, refuse_lone_surrogates
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
 from smallfleet.api.routed import RoutedChatService
@@ -54,17 +54,26 @@ from smallfleet.workflows.spec import WorkflowSpec
 log = logging.getLogger("smallfleet.retention")
 
 
-class WorkflowRunRequest(BaseModel):
-    """The input of a workflow run ({input} in its steps)."""
+class _Body(BaseModel):
+    """A smallfleet request body: unknown fields and lone UTF-16 surrogates refused (400 naming where)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:  # noqa: ANN401 - the body before validation
+        return refuse_lone_surrogates(data)
+
+
+class WorkflowRunRequest(_Body):
+    """The input of a workflow run ({input} in its steps)."""
+
     input: str = Field(min_length=1)
 
 
-class LabelRequest(BaseModel):
+class LabelRequest(_Body):
     """A reference answer: the expected output text, or a JSON value (stored as compact JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
     reference: Any
     source: str = Field("feedback", min_length=1, max_length=64)
 
@@ -275,7 +284,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:
-        return responses.get(response_id, who.name if who is not None else None)
+        return await responses.get(response_id, who.name if who is not None else None)
 
     @app.get("/v1/models")
     async def list_models(who: Caller | None = Depends(caller)) -> dict[str, Any]:
@@ -296,11 +305,12 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
     async def label_trace(trace_id: str, body: LabelRequest, who: Caller | None = Depends(caller)) -> dict[str, Any]:
         """Attach a reference answer to a traced request (feeds `smallfleet calibrate` and reports). A tenant
         sees only its own traces."""
-        found = store.get(trace_id)
+        found = await asyncio.to_thread(store.get, trace_id)  # off the event loop: a round trip on PostgreSQL
         if found is None or (who is not None and found.tenant != who.name):
             raise NotFound(f"no trace with id {trace_id!r}", param="trace_id")
         reference = body.reference if isinstance(body.reference, str) else json.dumps(body.reference)
-        store.add_label(found.id, reference, body.source)  # the full id (the caller may give a unique prefix)
+        # the full id (the caller may give a unique prefix)
+        await asyncio.to_thread(store.add_label, found.id, reference, body.source)
         return {"trace_id": found.id, "labelled": True}
 
     install_ui(app, store, settings.home if settings is not None else _home_of(store), fleet, router,

@@ -17,6 +17,7 @@ never on disk; a tenant sees only its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
@@ -47,24 +48,24 @@ class ResponseStore:
     memory_ttl_s: float = 3600.0
     _memory: OrderedDict[str, tuple[float, str | None, str, str]] = field(default_factory=OrderedDict)
 
-    def put(self, response_id: str, tenant: str | None, items: list[dict[str, Any]], body: dict[str, Any],
-            at_rest: bool) -> None:
+    async def put(self, response_id: str, tenant: str | None, items: list[dict[str, Any]], body: dict[str, Any],
+                  at_rest: bool) -> None:
         items_text, body_text = json.dumps(items, ensure_ascii=False), json.dumps(body, ensure_ascii=False)
-        if at_rest:
-            self.store.put_response(response_id, time.time(), tenant, items_text, body_text)
+        if at_rest:  # off the event loop: on PostgreSQL this is a round trip
+            await asyncio.to_thread(self.store.put_response, response_id, time.time(), tenant, items_text, body_text)
             return
         self._memory[response_id] = (time.monotonic(), tenant, items_text, body_text)
         while len(self._memory) > self.memory_limit:
             self._memory.popitem(last=False)
 
-    def get(self, response_id: str, tenant: str | None) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+    async def get(self, response_id: str, tenant: str | None) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
         """(items, body, at rest) of a stored response this tenant may see; `NotFound` (404) otherwise. A
         conversation kept in memory only stays there when it is continued."""
         found = self._memory.get(response_id)
         if found is not None and time.monotonic() - found[0] > self.memory_ttl_s:
             del self._memory[response_id]
             found = None
-        row = found[1:] if found is not None else self.store.get_response(response_id)
+        row = found[1:] if found is not None else await asyncio.to_thread(self.store.get_response, response_id)
         if row is None or row[0] != tenant:
             raise NotFound(f"no stored response with id {response_id!r}", param="previous_response_id")
         return json.loads(row[1]), json.loads(row[2]), found is None
@@ -85,7 +86,7 @@ class ResponsesService:
         try:
             history: list[dict[str, Any]] = []
             if req.previous_response_id:
-                history, _, history_at_rest = self._responses.get(req.previous_response_id, tenant)
+                history, _, history_at_rest = await self._responses.get(req.previous_response_id, tenant)
                 at_rest = at_rest and history_at_rest
             chat = _chat_request(req, history)
         except SmallfleetError as exc:
@@ -100,21 +101,21 @@ class ResponsesService:
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-smallfleet-")}
         if not isinstance(answer, StreamingResponse):
             body = response_body(base, json.loads(bytes(answer.body)))
-            self._keep(req, tenant, items, body, at_rest)
+            await self._keep(req, tenant, items, body, at_rest)
             return JSONResponse(body, headers=headers)
         return StreamingResponse(self._events(base, answer.body_iterator, req, tenant, items, at_rest),
                                  media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
 
-    def get(self, response_id: str, tenant: str | None) -> dict[str, Any]:
+    async def get(self, response_id: str, tenant: str | None) -> dict[str, Any]:
         try:
-            return self._responses.get(response_id, tenant)[1]
+            return (await self._responses.get(response_id, tenant))[1]
         except NotFound:
             raise NotFound(f"no stored response with id {response_id!r}", param="response_id") from None
 
-    def _keep(self, req: ResponsesRequest, tenant: str | None, items: list[dict[str, Any]], body: dict[str, Any],
-              at_rest: bool) -> None:
+    async def _keep(self, req: ResponsesRequest, tenant: str | None, items: list[dict[str, Any]],
+                    body: dict[str, Any], at_rest: bool) -> None:
         if req.store is not False and body["status"] in ("completed", "incomplete"):
-            self._responses.put(body["id"], tenant, [*items, *body["output"]], body, at_rest)
+            await self._responses.put(body["id"], tenant, [*items, *body["output"]], body, at_rest)
 
     async def _events(self, base: dict[str, Any], chunks: AsyncIterator[bytes], req: ResponsesRequest,
                       tenant: str | None, items: list[dict[str, Any]], at_rest: bool) -> AsyncIterator[bytes]:
@@ -122,7 +123,7 @@ class ResponsesService:
         async for event in events.translate(chunks):
             yield event
         if events.final is not None:
-            self._keep(req, tenant, items, events.final, at_rest)
+            await self._keep(req, tenant, items, events.final, at_rest)
 
 
 def _chat_request(req: ResponsesRequest, history: list[dict[str, Any]]) -> ChatCompletionRequest:

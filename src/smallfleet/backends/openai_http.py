@@ -125,14 +125,26 @@ class OpenAIHTTPBackend(Backend):
             raise
         except (TimeoutError, asyncio.TimeoutError) as exc:
             raise BackendTimeout(f"{where} did not answer within {self._options.timeout_s:g}s") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise BackendUnavailable(f"cannot reach {where}: {exc or type(exc).__name__}") from exc
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent, nothing billed
+            error = BackendUnavailable(f"cannot reach {where}: {exc or type(exc).__name__}")
+            error.unbilled = True
+            raise error from exc
+        except aiohttp.ClientConnectionError as exc:  # the connection broke after the request went out
+            raise BackendUnavailable(f"lost the connection to {where}: {exc or type(exc).__name__}") from exc
         except (aiohttp.ClientError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise BackendError(f"{where} sent a response that is not a chat completion: {exc}") from exc
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
+        """An error status as our exception, marked unbilled (an upstream answering an error generated nothing)."""
         if response.status < 400:
             return
+        try:
+            await self._raise_status(response)
+        except SmallfleetError as exc:
+            exc.unbilled = True
+            raise
+
+    async def _raise_status(self, response: aiohttp.ClientResponse) -> None:
         text = await response.text(errors="replace")
         try:
             detail = json.loads(text)["error"]["message"]

@@ -34,6 +34,14 @@ class BudgetExhausted(SmallfleetError):
     code = "insufficient_quota"
 
 
+class LedgerUnavailable(SmallfleetError):
+    """The ledger (the trace store) could not be reached: priced calls are refused, never made unmetered."""
+
+    status = 503
+    type = "server_error"
+    code = "budget_ledger_unavailable"
+
+
 @dataclass(frozen=True)
 class Limits:
     """Spend limits (USD) of one contract or tenant; None: no limit for that window."""
@@ -77,7 +85,7 @@ def hold_tokens(info: ModelInfo, messages: Sequence[ChatMessage], params: Sampli
     """The most tokens a call can bill (prompt, completion): every prompt byte as a token (byte-level BPE never
     does worse), the constraint sent with it (schema, tools) likewise, room for the chat template, and
     `max_tokens` (else the model's window) of output."""
-    prompt = sum(len((m.content or "").encode()) + len(repr(m.tool_calls or "")) + 16 for m in messages) + 64
+    prompt = sum(len((m.content or "").encode()) + len(repr(m.tool_calls or "").encode()) + 16 for m in messages) + 64
     prompt += len(repr(constraint).encode()) if constraint is not None else 0
     return prompt, params.max_tokens or info.context_window or 4096
 

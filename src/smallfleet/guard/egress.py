@@ -30,6 +30,7 @@ import contextvars
 import copy
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Literal
 from smallfleet.backends.base import Backend, ChatMessage, Delta, Generation, SamplingParams
 from smallfleet.errors import SmallfleetError
 from smallfleet.guard.audit import AuditLog, payload_digest
-from smallfleet.guard.budget import Hold, Meter, hold_tokens
+from smallfleet.guard.budget import Hold, LedgerUnavailable, Meter, hold_tokens
 from smallfleet.guard.redact import Redaction, Redactor, StreamRestorer
 
 log = logging.getLogger("smallfleet.guard")
@@ -220,13 +221,41 @@ class GuardedRemote(Backend):
 
     async def _reserve(self, sent: tuple[ChatMessage, ...], params: SamplingParams,
                        constraint: Constraint | None) -> tuple[Hold | None, tuple[int, int]]:
-        """Hold this call's most expensive outcome on its budgets (or `BudgetExhausted`): (hold, its tokens)."""
+        """Hold this call's most expensive outcome on its budgets: (hold, its bound in tokens). `BudgetExhausted`
+        when a budget cannot pay for it; `LedgerUnavailable` when the ledger cannot be reached (fail closed). A
+        reservation still running when this task is cancelled is given back as soon as it lands."""
         meter = self._guard.meter
         if meter is None or not (self.info.price_per_1k_input or self.info.price_per_1k_output):
             return None, (0, 0)
         scope = self._guard.scope()
         bound = hold_tokens(self.info, sent, params, constraint)
-        return await asyncio.to_thread(meter.reserve, scope.contract, scope.tenant, self.info.cost_of(*bound)), bound
+        job = asyncio.get_running_loop().run_in_executor(None, meter.reserve, scope.contract, scope.tenant,
+                                                         self.info.cost_of(*bound))
+        try:
+            return await asyncio.shield(job), bound
+        except asyncio.CancelledError:
+            job.add_done_callback(lambda done: _give_back(meter, done))
+            raise
+        except SmallfleetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a database error: refuse the priced call, keep serving the rest
+            log.exception("budget ledger unavailable")
+            raise LedgerUnavailable(f"the budget ledger cannot be reached ({type(exc).__name__}): calls to priced "
+                                    f"models such as {self.info.id!r} are refused until it is back") from exc
+
+    def _billed(self, final: Generation | None, bound: tuple[int, int], seen: int,
+                error: SmallfleetError | None) -> float:
+        """What to charge for a call (never less than the upstream may bill): the upstream's usage (its prompt
+        bound and the bytes of its answer where it reported none); nothing for an error that proves nothing
+        was processed; the whole bound for any other error or an end with nothing received; and for a stream
+        cut short after text arrived (the client left), the prompt's bound and the bytes received plus 64."""
+        prompt, most = bound
+        if final is not None:
+            answer = len(final.text.encode()) + sum(len(c.arguments.encode()) + len(c.name) for c in final.tool_calls)
+            return self.info.cost_of(final.prompt_tokens or prompt, final.completion_tokens or min(most, answer + 64))
+        if error is not None:
+            return 0.0 if error.unbilled else self.info.cost_of(prompt, most)
+        return self.info.cost_of(prompt, min(most, seen + 64) if seen else most)
 
     async def _settle(self, hold: Hold | None, usd: float) -> None:
         """Replace the hold by `usd`; the ledger update finishes even if this task is being cancelled."""
@@ -244,12 +273,12 @@ class GuardedRemote(Backend):
     async def stream(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
                      constraint: Constraint | None = None) -> AsyncIterator[Delta | Generation]:
         sent, redaction = await self._prepare(tuple(messages))
-        hold, (prompt, most) = await self._reserve(sent, params, constraint)
+        hold, bound = await self._reserve(sent, params, constraint)
         json_text = _json_answer(constraint)
         restorer = StreamRestorer(redaction, json_text) if redaction is not None else None
         final: Generation | None = None
-        refused = False
-        seen = 0  # bytes received: a stream ended early (the client left, the upstream broke) may be billed them
+        error: SmallfleetError | None = None
+        seen = 0  # bytes of text received
         try:
             async for event in self._inner.stream(sent, params, constraint):
                 if isinstance(event, Generation):
@@ -267,34 +296,44 @@ class GuardedRemote(Backend):
                     if tail:
                         yield Delta(tail)
                     yield redaction.restore_generation(event, json_text)
-        except SmallfleetError:
-            refused = not seen  # an error answer before any output (HTTP error, reset): nothing to pay for
+        except SmallfleetError as exc:
+            error = exc
             raise
         finally:
-            # Without a usage report (cut short by the client, a timeout, a broken stream): the prompt's bound,
-            # and the bytes received as tokens plus what may have been generated but not yet read, within max_tokens.
-            cost = self.info.cost(final) if final is not None else \
-                0.0 if refused else self.info.cost_of(prompt, min(most, seen + 64))
-            await self._settle(hold, cost)
+            await self._settle(hold, self._billed(final, bound, seen, error))
 
     async def generate(self, messages: tuple[ChatMessage, ...], params: SamplingParams,
                        constraint: Constraint | None = None) -> Generation:
         sent, redaction = await self._prepare(tuple(messages))
         hold, bound = await self._reserve(sent, params, constraint)
-        cost = self.info.cost_of(*bound)  # cancelled (a timeout) while the upstream works: it may bill, so the
-        # whole bound stays charged
+        gen: Generation | None = None
+        error: SmallfleetError | None = None
         try:
             gen = await self._inner.generate(sent, params, constraint)
-            cost = self.info.cost(gen)
-        except SmallfleetError:
-            cost = 0.0  # an error answer (HTTP error, reset, invalid body): nothing to pay for
+        except SmallfleetError as exc:
+            error = exc
             raise
-        finally:
-            await self._settle(hold, cost)
+        finally:  # cancelled (a timeout) while the upstream works: it may bill, so the whole bound stays charged
+            await self._settle(hold, self._billed(gen, bound, 0, error))
         return redaction.restore_generation(gen, _json_answer(constraint)) if redaction is not None else gen
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _give_back(meter: Meter, reserved: asyncio.Future[Hold | None]) -> None:
+    """A reservation that landed after its call was abandoned: refund it whole, off the event loop."""
+    if reserved.cancelled() or reserved.exception() is not None or reserved.result() is None:
+        return
+    hold = reserved.result()
+    threading.Thread(target=_quietly, args=(meter.settle, hold, 0.0), name="budget-refund", daemon=True).start()
+
+
+def _quietly(fn: Callable[..., object], *args: object) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - the hold stays charged: never under-counted
+        log.exception("refunding an abandoned budget hold failed")
 
 
 def _json_answer(constraint: Constraint | None) -> bool:

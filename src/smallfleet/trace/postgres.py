@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from smallfleet.trace.pg_schema import MIGRATIONS
-from smallfleet.trace.record import Trace
+from smallfleet.trace.record import Trace, _storable
 from smallfleet.trace.rollup import COLUMNS as ROLLUP_COLUMNS
 from smallfleet.trace.rollup import PERIOD_S, Rollup, rollups
 from smallfleet.trace.store import BudgetKey, TraceQuery, like_prefix, sorted_limits
@@ -35,8 +35,10 @@ _ROLLUP_UPSERT = (
 
 
 def _text(value: Any) -> Any:  # noqa: ANN401 - a column value
-    """PostgreSQL text cannot hold NUL: stored as U+FFFD (as lone surrogates are, see `Trace.to_row`)."""
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+    """PostgreSQL text cannot hold NUL, and no UTF-8 a lone surrogate: both stored as U+FFFD."""
+    if not isinstance(value, str):
+        return value
+    return _storable(value.replace("\x00", "\ufffd") if "\x00" in value else value)
 
 
 class PostgresTraceStore:
@@ -114,7 +116,7 @@ class PostgresTraceStore:
             return None
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT * FROM traces WHERE id = %s OR id LIKE %s ESCAPE '\\' ORDER BY id = %s DESC LIMIT 2",
-                                (trace_id, like_prefix(trace_id), trace_id)).fetchall()
+                                (_text(trace_id), like_prefix(_text(trace_id)), _text(trace_id))).fetchall()
         if not rows or (len(rows) > 1 and rows[0]["id"] != trace_id):
             return None
         return Trace.from_row(rows[0])
@@ -124,7 +126,7 @@ class PostgresTraceStore:
         for column in ("model", "contract", "status", "endpoint", "tenant"):
             if getattr(q, column) is not None:
                 clauses.append(f"{column} = %s")
-                args.append(getattr(q, column))
+                args.append(_text(getattr(q, column)))
         if q.before is not None:
             clauses.append("created_at < %s")
             args.append(q.before)
@@ -141,7 +143,7 @@ class PostgresTraceStore:
                   "excluded.created_at") if replace else "DO NOTHING"
         with self._pool.connection() as conn:
             conn.execute(f"INSERT INTO labels VALUES (%s, %s, %s, %s) ON CONFLICT (trace_id) {action}",
-                         (trace_id, _text(reference), source, time.time()))
+                         (_text(trace_id), _text(reference), _text(source), time.time()))
 
     def label_sources(self, contract: str) -> dict[str, tuple[str, str]]:
         """(reference, source) by trace id for one contract."""
@@ -161,7 +163,7 @@ class PostgresTraceStore:
         with self._pool.connection() as conn:
             ids = [r["run_id"] for r in conn.execute(
                 "SELECT DISTINCT run_id, run_id = %s AS exact FROM traces WHERE run_id = %s OR run_id LIKE %s ESCAPE '\\' "
-                "ORDER BY exact DESC LIMIT 2", (run_id, run_id, like_prefix(run_id))).fetchall()]
+                "ORDER BY exact DESC LIMIT 2", (_text(run_id), _text(run_id), like_prefix(_text(run_id)))).fetchall()]
             if not ids or (len(ids) > 1 and ids[0] != run_id):
                 return []
             rows = conn.execute("SELECT * FROM traces WHERE run_id = %s ORDER BY created_at, id", (ids[0],)).fetchall()
@@ -177,7 +179,8 @@ class PostgresTraceStore:
     def get_response(self, response_id: str) -> tuple[str | None, str, str] | None:
         """(tenant, items, body) of a stored response, or None."""
         with self._pool.connection() as conn:
-            row = conn.execute("SELECT tenant, items, body FROM responses WHERE id = %s", (response_id,)).fetchone()
+            row = conn.execute("SELECT tenant, items, body FROM responses WHERE id = %s",
+                               (_text(response_id),)).fetchone()
         return (row["tenant"], row["items"], row["body"]) if row is not None else None
 
     def reserve(self, limits: Sequence[tuple[BudgetKey, int | None]], hold_nano: int) -> BudgetKey | None:
@@ -261,7 +264,7 @@ class _Reader:
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            return list(conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(args)).fetchall())
+            return list(conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(_text(a) for a in args)).fetchall())
 
     def close(self) -> None:
         """The pool is the store's: closing the store closes it."""
