@@ -121,3 +121,10 @@ def test_a_lone_surrogate_never_fails_a_batch(tmp_path) -> None:  # noqa: ANN001
     assert store.get("good") is not None
     kept = store.get("bad")
     assert kept.messages[0]["content"] == "a\ufffdb" and kept.output == "x\ufffd"
+
+
+def test_a_closed_writer_refuses_at_once_instead_of_leaving_the_caller_waiting(store: SQLiteTraceStore) -> None:
+    writer = TraceWriter(store)
+    writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(make()).result(timeout=1)

@@ -26,6 +26,7 @@ from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.limits import BodyLimit
+from smallfleet.api.openapi import READING, SERVING, STREAMED, tidy
 from smallfleet.api.protocol import ChatCompletionRequest, refuse_lone_surrogates
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
@@ -205,6 +206,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    tidy(app)
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
@@ -246,12 +248,12 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
             return await (routed.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id) if contract
                           else chat.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id))
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses={**STREAMED, **SERVING})
     async def chat_completions(request: ChatCompletionRequest, http: Request,
                                who: Caller | None = Depends(caller)) -> Response:
         return await complete(request, who, "/v1/chat/completions", run_id_of(http))
 
-    @app.post("/v1/responses")
+    @app.post("/v1/responses", responses={**STREAMED, **SERVING})
     async def create_response(request: ResponsesRequest, http: Request,
                               who: Caller | None = Depends(caller)) -> Response:
         tenant, run_id = (who.name if who is not None else None), run_id_of(http)
@@ -261,7 +263,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
 
     flows = {w.name: w for w in workflows or []}
 
-    @app.post("/v1/smallfleet/workflows/{name}/runs")
+    @app.post("/v1/smallfleet/workflows/{name}/runs", responses=SERVING)
     async def run_workflow(name: str, body: WorkflowRunRequest, who: Caller | None = Depends(caller)) -> JSONResponse:
         """Run a workflow of the fleet file: every hop under the caller's tenant checks and egress policy, traced
         under one run id. The answer is the run: status, output, hops (rung, model, latency, cost), time split."""
@@ -282,11 +284,11 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
         return JSONResponse({**result.as_dict(), "breakdown_ms": result.breakdown_ms()},
                             headers={"x-smallfleet-run-id": result.run_id})
 
-    @app.get("/v1/responses/{response_id}")
+    @app.get("/v1/responses/{response_id}", responses=READING)
     async def get_response(response_id: str, who: Caller | None = Depends(caller)) -> dict[str, Any]:
         return await responses.get(response_id, who.name if who is not None else None)
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=READING)
     async def list_models(who: Caller | None = Depends(caller)) -> dict[str, Any]:
         return {
             "object": "list",
@@ -301,7 +303,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
             ],
         }
 
-    @app.post("/v1/smallfleet/traces/{trace_id}/label")
+    @app.post("/v1/smallfleet/traces/{trace_id}/label", responses=READING)
     async def label_trace(trace_id: str, body: LabelRequest, who: Caller | None = Depends(caller)) -> dict[str, Any]:
         """Attach a reference answer to a traced request (feeds `smallfleet calibrate` and reports). A tenant
         sees only its own traces."""

@@ -38,14 +38,19 @@ class TraceWriter:
         self._observers = tuple(observers)  # told of each trace once it is committed (metrics), after its waiter
         self._submitted = 0
         self._observed = 0
+        self._closed = False
         self._seen = threading.Condition()
         self._queue: queue.SimpleQueue[tuple[Trace, Future[None]] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
         self._thread.start()
 
     def submit(self, trace: Trace) -> Future[None]:
-        """Queue a trace; the future resolves once it is committed (or carries the error)."""
+        """Queue a trace; the future resolves once it is committed (or carries the error: at once, once the
+        writer is closed, so nothing waits for a commit that will never come)."""
         done: Future[None] = Future()
+        if self._closed:
+            done.set_exception(RuntimeError("the trace writer is closed"))
+            return done
         with self._seen:
             self._submitted += 1
         self._queue.put((trace, done))
@@ -104,5 +109,6 @@ class TraceWriter:
 
     def close(self) -> None:
         """Commit everything queued, then stop the thread."""
+        self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
