@@ -71,14 +71,35 @@ def gateway(
     workers: int = typer.Option(1, min=1, help="gateway worker processes"),
     observability: bool = typer.Option(False, "--observability", help="two gateways side by side: metrics and "
                                        "spans off, and on (spans exported over OTLP to the fake upstream)"),
+    rate: float = typer.Option(None, min=1, help="open loop: Poisson arrivals at this many requests/s (instead of "
+                               "--concurrency closed-loop clients)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Latency the gateway adds over calling a fixed-latency backend directly, at N concurrent clients."""
+    """Latency the gateway adds over calling a fixed-latency backend directly: N closed-loop clients, or (--rate)
+    open-loop Poisson arrivals."""
     from smallfleet.evals.gateway import run_gateway_bench
 
     _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
-                             workers=workers, observability=observability),
+                             workers=workers, observability=observability, rate=rate),
            as_json)
+
+
+@bench_app.command("load")
+@one_line_errors
+def load(
+    users: int = typer.Option(500, min=1, help="concurrent clients (Locust users)"),
+    duration: float = typer.Option(300.0, min=1, help="seconds of load"),
+    warmup: float = typer.Option(60.0, min=0, help="seconds before memory growth is measured"),
+    pacing: float = typer.Option(1.0, min=0, help="each client sends one request per this many seconds"),
+    upstream_latency_ms: float = typer.Option(50.0, min=0, help="fixed latency of the fake upstream"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """N concurrent clients for minutes against a gateway in front of a fake upstream: 5xx, 429 with Retry-After,
+    memory growth after warm-up, answered requests without a trace."""
+    from smallfleet.evals.load import LoadOptions, run_load_bench
+
+    _print(run_load_bench(LoadOptions(users=users, duration_s=duration, warmup_s=warmup, pacing_s=pacing,
+                                      upstream_latency_s=upstream_latency_ms / 1000)), as_json)
 
 
 @bench_app.command("dashboard")

@@ -100,6 +100,40 @@ async def load(url: str, model: str, concurrency: int, requests: int) -> tuple[l
         return latencies, time.perf_counter() - started, failures
 
 
+async def load_open(url: str, model: str, rate: float, requests: int, seed: int = 0) -> tuple[list[float], float, int]:
+    """Open-loop load: `requests` arrivals at Poisson times of mean rate `rate` per second, each sent when its time
+    comes whatever the others are doing. A latency counts from the request's scheduled time, so time spent
+    waiting for the client's own connection pool counts too (no coordinated omission)."""
+    import random
+
+    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    failures = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one(at: float) -> None:
+            nonlocal failures
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            try:
+                async with session.post(f"{url}/chat/completions", json=body) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - at) * 1000)
+            else:
+                failures += 1
+
+        started = time.perf_counter()
+        at, arrivals = started + 0.05, []
+        for _ in range(requests):
+            at += rng.expovariate(rate)
+            arrivals.append(at)
+        await asyncio.gather(*(one(t) for t in arrivals))
+        return latencies, time.perf_counter() - started, failures
+
+
 @dataclass(frozen=True)
 class Side:
     latencies_ms: list[float]
@@ -121,10 +155,13 @@ def process_tree_cpu_seconds(pid: int) -> float:
 
 
 def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int = 2,
-                      latency_ms: float = 100.0, workers: int = 1, observability: bool = False) -> dict[str, object]:
+                      latency_ms: float = 100.0, workers: int = 1, observability: bool = False,
+                      rate: float | None = None) -> dict[str, object]:
     """Direct against gateway, phases alternating. With `observability`, two gateways run side by side: one with
     metrics and spans off (`SMALLFLEET_METRICS=off`, no OTLP endpoint) and one with both on (spans exported
-    over OTLP/HTTP to the fake upstream, which accepts them), so their costs compare within one run."""
+    over OTLP/HTTP to the fake upstream, which accepts them), so their costs compare within one run. With
+    `rate`, the load is open-loop (Poisson arrivals at `rate` per second, `load_open`) instead of `concurrency`
+    closed-loop clients."""
     up_port = free_port()
     gateways = {"gateway": free_port()} if not observability else {"gateway_observed_off": free_port(),
                                                                     "gateway_observed_on": free_port()}
@@ -168,12 +205,13 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                 sides: dict[str, list[tuple[list[float], float, int]]] = {name: [] for name in names}
                 for r in range(rounds):
                     for side in (names if r % 2 == 0 else names[::-1]):
+                        url, model = (direct_url, "fake") if side == "direct" else \
+                            (f"http://127.0.0.1:{gateways[side]}/v1", "upstream")
+                        before = process_tree_cpu_seconds(procs[side].pid) if side != "direct" else 0.0
+                        sides[side].append(await (load_open(url, model, rate, requests, seed=r) if rate else
+                                                  load(url, model, concurrency, requests)))
                         if side == "direct":
-                            sides[side].append(await load(direct_url, "fake", concurrency, requests))
                             continue
-                        before = process_tree_cpu_seconds(procs[side].pid)
-                        sides[side].append(await load(f"http://127.0.0.1:{gateways[side]}/v1", "upstream",
-                                                      concurrency, requests))
                         cpu[side].append(process_tree_cpu_seconds(procs[side].pid) - before)
                 return {name: Side([x for lat, _, _ in runs for x in lat], sum(s for _, s, _ in runs),
                                    sum(f for _, _, f in runs)) for name, runs in sides.items()}
@@ -182,6 +220,7 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
     d = results["direct"].summary()
     out: dict[str, object] = {
         "benchmark": "gateway",
+        "mode": f"open loop, Poisson arrivals at {rate:g}/s" if rate else f"closed loop, {concurrency} clients",
         "concurrency": concurrency,
         "gateway_workers": workers,
         "requests_per_side": requests * rounds,
