@@ -4,7 +4,9 @@ A row says who (tenant), for what (contract, or the plain model request), to whi
 policy, which categories were replaced and how often, and the SHA-256 of the payload that actually left
 (the redacted messages, as sent). Never a raw value: the counts are numbers, the payload is a hash.
 
-Rows live in SQLite (`audit.db` in SMALLFLEET_HOME). Each row's `hash` is SHA-256 over the previous
+Rows live in SQLite (`audit.db` in SMALLFLEET_HOME). The gateway writes them by group commit (`submit`): the
+rows of the calls leaving at the same moment share one transaction, written by one thread, and each call
+waits for its row's commit before it leaves (an audited call is never one the file does not hold). Each row's `hash` is SHA-256 over the previous
 row's hash and the row's own fields, so `verify` finds a changed row (its hash no longer matches), a
 deleted row (a gap in `seq` and a broken link) and a re-ordered one. Triggers refuse UPDATE and DELETE
 through SQLite; someone who edits the file directly is caught by `verify`. Deleting the newest rows
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import sqlite3
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,16 @@ BEGIN SELECT RAISE(ABORT, 'the egress audit is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS egress_no_delete BEFORE DELETE ON egress
 BEGIN SELECT RAISE(ABORT, 'the egress audit is append-only'); END;
 """
+
+
+@dataclass(frozen=True)
+class _Entry:
+    tenant: str | None
+    contract: str | None
+    model: str
+    policy: str
+    categories: dict[str, int]
+    payload_sha256: str
 
 
 @dataclass(frozen=True)
@@ -86,24 +100,76 @@ class AuditLog:
         self._db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._queue: queue.SimpleQueue[tuple[_Entry, Future[AuditRow]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._state = threading.Lock()
 
     def append(self, *, tenant: str | None, contract: str | None, model: str, policy: str,
                categories: dict[str, int], payload_sha256: str) -> AuditRow:
+        return self.append_many([_Entry(tenant, contract, model, policy, categories, payload_sha256)])[0]
+
+    def append_many(self, entries: list[_Entry]) -> list[AuditRow]:
+        """Chain and write `entries` in order, in one transaction."""
+        rows = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute("SELECT seq, hash FROM egress ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-                ts = time.time()
-                digest = row_hash(prev, seq, ts, tenant, contract, model, policy, categories, payload_sha256)
-                self._db.execute("INSERT INTO egress VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                 (seq, ts, tenant, contract, model, policy, json.dumps(categories, sort_keys=True),
-                                  payload_sha256, prev, digest))
+                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+                for e in entries:
+                    seq, ts = seq + 1, time.time()
+                    digest = row_hash(prev, seq, ts, e.tenant, e.contract, e.model, e.policy, e.categories,
+                                      e.payload_sha256)
+                    rows.append(AuditRow(seq, ts, e.tenant, e.contract, e.model, e.policy, e.categories,
+                                         e.payload_sha256, prev, digest))
+                    prev = digest
+                self._db.executemany("INSERT INTO egress VALUES (?,?,?,?,?,?,?,?,?,?)", [
+                    (r.seq, r.ts, r.tenant, r.contract, r.model, r.policy, json.dumps(r.categories, sort_keys=True),
+                     r.payload_sha256, r.prev, r.hash) for r in rows])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return AuditRow(seq, ts, tenant, contract, model, policy, categories, payload_sha256, prev, digest)
+        return rows
+
+    def submit(self, *, tenant: str | None, contract: str | None, model: str, policy: str,
+               categories: dict[str, int], payload_sha256: str) -> Future[AuditRow]:
+        """Queue a row for the group-commit thread; the future resolves once it is committed."""
+        done: Future[AuditRow] = Future()
+        with self._state:  # not the database lock: submitting never waits for a commit
+            if self._closed:
+                done.set_exception(RuntimeError("the egress audit is closed"))
+                return done
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="egress-audit", daemon=True)
+                self._thread.start()
+        self._queue.put((_Entry(tenant, contract, model, policy, categories, payload_sha256), done))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < 512:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                rows = self.append_many([e for e, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting call learns its row was not written
+                for _, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            for (_, fut), row in zip(batch, rows, strict=True):
+                fut.set_result(row)
 
     def rows(self, limit: int | None = None) -> list[AuditRow]:
         sql = "SELECT * FROM egress ORDER BY seq" + (f" DESC LIMIT {int(limit)}" if limit else "")
@@ -129,5 +195,11 @@ class AuditLog:
         return {"ok": True, "rows": len(rows), "head": prev}
 
     def close(self) -> None:
+        with self._state:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:  # what is queued is written first
+            self._queue.put(None)
+            thread.join()
         with self._lock:
             self._db.close()
