@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smallfleet.auth.keys import KeyStore
 from smallfleet.evals.gateway import wait_healthy
 from smallfleet.guard.budget import spent_by_window
 from smallfleet.sim.serve import free_port
@@ -32,6 +33,9 @@ contracts:
     budget_usd: 5.0
     budget_per_day_usd: 0.5
     ladder: [{model: teacher}]
+tenants:
+  - {name: shop, budget_per_month_usd: 0.3}
+  - {name: lab}
 """
 
 
@@ -47,7 +51,7 @@ def start_replica(home: Path, url: str, fleet: Path) -> tuple[subprocess.Popen[b
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, pg_url: str):  # noqa: ANN201
+def replicas(tmp_path: Path, pg_url: str, keys: dict[str, str]):  # noqa: ANN201
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(FLEET)
     started = [start_replica(tmp_path / f"home{i}", pg_url, fleet) for i in range(3)]
@@ -58,14 +62,25 @@ def replicas(tmp_path: Path, pg_url: str):  # noqa: ANN201
             proc.communicate(timeout=20)
 
 
-def test_three_replicas_hammering_one_small_budget_never_pass_it(replicas, pg_url: str) -> None:  # noqa: ANN001
+@pytest.fixture
+def keys(pg_url: str) -> dict[str, str]:
+    """API keys created once, in the shared database: every replica knows them."""
+    store = KeyStore(database_url=pg_url)
+    try:
+        return {tenant: store.create(tenant)[1] for tenant in ("shop", "lab")}
+    finally:
+        store.close()
+
+
+def test_three_replicas_hammering_one_small_budget_never_pass_it(keys, replicas, pg_url: str) -> None:  # noqa: ANN001
     bases = [base for _, base in replicas]
 
     def ask(i: int) -> tuple[str, int, float]:
-        base = bases[i % 3]
+        base, tenant = bases[i % 3], ("shop", "lab")[i % 2]
         with httpx.Client(timeout=20) as http:
-            r = http.post(f"{base}/v1/chat/completions", json={"model": "summarise", "messages": [
-                {"role": "user", "content": f"please summarise request number {i} " + "word " * 20}]})
+            r = http.post(f"{base}/v1/chat/completions", headers={"Authorization": f"Bearer {keys[tenant]}"},
+                          json={"model": "summarise", "messages": [
+                              {"role": "user", "content": f"please summarise request number {i} " + "word " * 20}]})
         return base, r.status_code, float(r.headers.get("x-smallfleet-cost", 0))
 
     with ThreadPoolExecutor(24) as pool:
@@ -73,6 +88,7 @@ def test_three_replicas_hammering_one_small_budget_never_pass_it(replicas, pg_ur
     store = PostgresTraceStore(pg_url)
     try:
         spent = spent_by_window(store, "contract", "summarise", time.time())
+        shop = spent_by_window(store, "tenant", "shop", time.time())
         traces = store.query(TraceQuery(contract="summarise", limit=1000))
     finally:
         store.close()
@@ -80,14 +96,15 @@ def test_three_replicas_hammering_one_small_budget_never_pass_it(replicas, pg_ur
     answered_by = Counter(base for base, status, _ in results if status == 200)
     assert set(by_status) == {200, 429}, by_status  # answered while the budget lasted, then 429, never a 5xx
     assert len(answered_by) == 3  # every replica answered some
-    assert spent["day"] <= 0.5  # the day's budget, shared by three processes: never passed
+    assert spent["day"] <= 0.5  # the contract's day budget, shared by three processes: never passed
+    assert 0 < shop["month"] <= 0.3  # nor the tenant's month budget (its keys known to all three)
     assert spent["day"] > 0.5 - 0.3  # and used up to within one call's hold (~$0.25: 230 prompt bytes, 20 tokens)
     costs = sum(t.cost or 0 for t in traces)
     assert len(traces) == 240 and abs(costs - spent["day"]) < 1e-6  # every request traced; ledger = trace costs
     assert abs(sum(c for _, _, c in results) - costs) < 1e-4
 
 
-def test_a_replica_killed_mid_burst_loses_no_acknowledged_trace(replicas, pg_url: str) -> None:  # noqa: ANN001
+def test_a_replica_killed_mid_burst_loses_no_acknowledged_trace(keys, replicas, pg_url: str) -> None:  # noqa: ANN001
     """kill -9 of one replica while all three take a write burst: every answer a client got is in the database."""
     received: list[str] = []
     lock = threading.Lock()
@@ -99,8 +116,8 @@ def test_a_replica_killed_mid_burst_loses_no_acknowledged_trace(replicas, pg_url
         with httpx.Client(timeout=10) as http:
             for i in range(150):
                 try:
-                    r = http.post(f"{base}/v1/chat/completions", json={"model": "echo", "messages": [
-                        {"role": "user", "content": f"{worker}-{i}"}]})
+                    r = http.post(f"{base}/v1/chat/completions", headers={"Authorization": f"Bearer {keys['lab']}"},
+                                  json={"model": "echo", "messages": [{"role": "user", "content": f"{worker}-{i}"}]})
                 except httpx.HTTPError:
                     if base == victim:
                         return  # the killed replica is gone
