@@ -220,7 +220,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
 
     app.state.stored_raw = stored_raw  # for the trace of a request refused as malformed (api.errors)
 
-    def caller(request: Request) -> Caller | None:
+    async def caller(request: Request) -> Caller | None:
         """Authentication (401) and the tenant's rate limit (429), before the body is read. The caller is kept on
         the request for the handler of a malformed body (its trace is the tenant's, under its policy)."""
         who = tenancy.authenticate(request.headers.get("authorization"))
