@@ -19,9 +19,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
+from smallfleet.api.fastjson import FastJSONResponse
 from smallfleet.api.errors import TRACE_HEADER, body_for, error_body, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
 from smallfleet.backends.base import ChatMessage, Delta, Generation, SamplingParams, TokenLogprob, ToolCall
@@ -148,7 +149,7 @@ class ChatService:
             return smallfleet_response(exc, trace.id)
         record_success(trace, gen, started)  # (its cost was set when the answer was settled)
         await self._store(trace, scrub, sent)
-        return JSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
+        return FastJSONResponse(self._completion(call, gen, outcome), headers=self._headers(call))
 
     def _prepare(self, req: ChatCompletionRequest, trace: Trace, started: float, scrub: bool,
                  sent: list[Redaction]) -> Call:

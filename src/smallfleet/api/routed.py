@@ -12,9 +12,10 @@ import json
 import time
 from typing import Any
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
+from smallfleet.api.fastjson import FastJSONResponse
 from smallfleet.api.chat import finish_reason, logprobs_body, tool_calls_body, usage_body
 from smallfleet.api.errors import TRACE_HEADER, smallfleet_response
 from smallfleet.api.protocol import ChatCompletionRequest
@@ -86,7 +87,7 @@ class RoutedChatService:
         body = self._completion(req, result, trace.id, int(created_at))
         headers = route_headers(result, trace.id)
         if not req.stream:
-            return JSONResponse(body, headers=headers)
+            return FastJSONResponse(body, headers=headers)
         return StreamingResponse(self._as_stream(body, req.include_usage()), media_type="text/event-stream",
                                  headers=headers)
 

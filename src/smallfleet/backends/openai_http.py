@@ -23,6 +23,7 @@ from typing import Any
 import asyncio
 
 import aiohttp
+import orjson
 
 from smallfleet.backends.base import (
     Backend,
@@ -85,7 +86,7 @@ class OpenAIHTTPBackend(Backend):
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
             self._session = aiohttp.ClientSession(
-                headers=self._headers,
+                headers=self._headers, json_serialize=_dumps,
                 timeout=aiohttp.ClientTimeout(total=self._options.timeout_s,
                                               sock_connect=self._options.connect_timeout_s),
                 connector=aiohttp.TCPConnector(limit=self._options.max_connections),
@@ -249,6 +250,14 @@ class OpenAIHTTPBackend(Backend):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _dumps(body: Any) -> str:  # noqa: ANN401 - a request body
+    """Request bodies with orjson (the standard library for what it refuses)."""
+    try:
+        return orjson.dumps(body).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(body)
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:
