@@ -26,7 +26,8 @@ from smallfleet import __version__
 from smallfleet.api.chat import ChatService
 from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.limits import BodyLimit
-from smallfleet.api.openapi import READING, SERVING, STREAMED, tidy
+from smallfleet.api.openapi import READING, SERVING, STREAMED, body_of, tidy
+from smallfleet.api.parse import parsed_body
 from smallfleet.api.protocol import ChatCompletionRequest, refuse_lone_surrogates
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
@@ -206,7 +207,7 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    tidy(app)
+    tidy(app, bodies=(ChatCompletionRequest, ResponsesRequest))
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
 
@@ -248,14 +249,17 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
             return await (routed.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id) if contract
                           else chat.create(request, tenant=tenant, endpoint=endpoint, run_id=run_id))
 
-    @app.post("/v1/chat/completions", responses={**STREAMED, **SERVING})
-    async def chat_completions(request: ChatCompletionRequest, http: Request,
-                               who: Caller | None = Depends(caller)) -> Response:
+    # The two serving routes parse their own bodies (`api.parse`: one pass), after authentication.
+    @app.post("/v1/chat/completions", responses={**STREAMED, **SERVING}, openapi_extra=body_of(ChatCompletionRequest))
+    async def chat_completions(http: Request) -> Response:
+        who = await caller(http)
+        request = await parsed_body(http, ChatCompletionRequest)
         return await complete(request, who, "/v1/chat/completions", run_id_of(http))
 
-    @app.post("/v1/responses", responses={**STREAMED, **SERVING})
-    async def create_response(request: ResponsesRequest, http: Request,
-                              who: Caller | None = Depends(caller)) -> Response:
+    @app.post("/v1/responses", responses={**STREAMED, **SERVING}, openapi_extra=body_of(ResponsesRequest))
+    async def create_response(http: Request) -> Response:
+        who = await caller(http)
+        request = await parsed_body(http, ResponsesRequest)
         tenant, run_id = (who.name if who is not None else None), run_id_of(http)
         return await responses.create(
             request, lambda chat_request: complete(chat_request, who, "/v1/responses", run_id), tenant,

@@ -39,16 +39,31 @@ STREAMED = {200: {"description": "the answer, as JSON or (with `stream: true`) s
                               "text/event-stream": {"schema": {"type": "string"}}}}}
 
 
-def tidy(app: FastAPI) -> None:
-    """Drop FastAPI's 422 responses from the schema: validation errors are answered 400 (`api.errors`)."""
+_REF = "#/components/schemas/{model}"
+
+
+def body_of(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that parses its own body (`api.parse.parsed_body`): the body's schema."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": _REF.format(model=model.__name__)}}}}}
+
+
+def tidy(app: FastAPI, bodies: tuple[type[BaseModel], ...] = ()) -> None:
+    """Drop FastAPI's 422 responses from the schema (validation errors are answered 400, `api.errors`), and add
+    the schemas of `bodies`, the models of the routes that parse their own (`body_of`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)
+            for model in bodies:
+                found = model.model_json_schema(ref_template=_REF)
+                components.update(found.pop("$defs", {}))
+                components[model.__name__] = found
             app.openapi_schema = schema
         return app.openapi_schema
 
