@@ -166,3 +166,15 @@ def test_a_value_sent_as_a_placeholder_is_stored_as_one_even_where_detection_wou
     assert messages[0]["content"] == "<PERSON_1>;<EMAIL_1>" and output == "Received: <PERSON_1> (<EMAIL_1>)"
     unaided, (output,) = asyncio.run(guard.scrub(stored, f"Received: {name}"))
     assert name in output  # (without the table this detector keeps the name: the table is what removed it)
+
+
+def test_the_audited_payload_digest_is_what_asdict_gave() -> None:
+    from dataclasses import asdict
+
+    from smallfleet.backends.base import ToolCall
+    from smallfleet.guard.audit import payload_digest
+    from smallfleet.guard.egress import _payload
+
+    sent = (ChatMessage("user", "hi"), ChatMessage("assistant", "", (ToolCall("a", "f", "{}"),)),
+            ChatMessage("tool", "x", tool_call_id="a"))
+    assert payload_digest(_payload("m", sent)) == payload_digest({"model": "m", "messages": [asdict(m) for m in sent]})

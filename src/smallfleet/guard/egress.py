@@ -34,7 +34,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -176,7 +176,11 @@ class Guard:
 
 
 def _payload(model: str, messages: tuple[ChatMessage, ...]) -> dict:
-    return {"model": model, "messages": [asdict(m) for m in messages]}
+    """What left, as `dataclasses.asdict` would give it (the digest is unchanged), without its deep copies."""
+    return {"model": model, "messages": [
+        {"role": m.role, "content": m.content,
+         "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls],
+         "tool_call_id": m.tool_call_id} for m in messages]}
 
 
 class GuardedRemote(Backend):

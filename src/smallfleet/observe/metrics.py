@@ -97,6 +97,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._scrape_hooks: list[Callable[[], None]] = []
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # bounded: every label value is bounded
         r = self.registry
 
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
@@ -158,83 +159,91 @@ class Metrics:
         self._serving: dict[str, str] = {}
 
     # --- from finished traces ---------------------------------------------------------------------------
+    def _of(self, metric: Any, *values: str) -> Any:  # noqa: ANN401 - a prometheus metric and its child
+        """`metric.labels(*values)`, remembered (prometheus-client's lookup is a measurable cost per request)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, trace: Trace) -> None:
         """Count one committed trace (called by the trace writer after the commit). Labels come from what the
         gateway resolved (the model that answered, a contract it serves), never from what the caller typed:
         a request for an unknown model is counted under `model_name=""`."""
         endpoint = endpoint_label(trace.endpoint)
-        self.requests.labels(endpoint, str(trace.http_status)).inc()
+        self._of(self.requests, endpoint, str(trace.http_status)).inc()
         if trace.http_status == 429:
-            self.rejected.labels(endpoint).inc()
+            self._of(self.rejected, endpoint).inc()
         answered_by = trace.backend_model or ""
         if trace.status == "ok" and answered_by:
-            self.success.labels(answered_by, finish_label(trace.finish_reason)).inc()
+            self._of(self.success, answered_by, finish_label(trace.finish_reason)).inc()
         if trace.latency_ms is not None:
-            self.e2e.labels(answered_by).observe(trace.latency_ms / 1000)
+            self._of(self.e2e, answered_by).observe(trace.latency_ms / 1000)
         if trace.ttft_ms is not None and answered_by:
-            self.ttft.labels(answered_by).observe(trace.ttft_ms / 1000)
+            self._of(self.ttft, answered_by).observe(trace.ttft_ms / 1000)
         if trace.contract is None:
             if answered_by:
                 self._tokens(answered_by, trace.prompt_tokens, trace.completion_tokens)
             if trace.status == "error" and trace.http_status >= 500 and trace.error_type:
-                self.failures.labels(answered_by, trace.error_type).inc()
+                self._of(self.failures, answered_by, trace.error_type).inc()
             return
         self._routed(trace)
 
     def _tokens(self, model: str, prompt: int | None, generated: int | None) -> None:
         if prompt:
-            self.prompt_tokens.labels(model).inc(prompt)
+            self._of(self.prompt_tokens, model).inc(prompt)
         if generated:
-            self.generation_tokens.labels(model).inc(generated)
+            self._of(self.generation_tokens, model).inc(generated)
 
     def _routed(self, trace: Trace) -> None:
         contract = trace.contract or ""
-        self.routed.labels(contract).inc()
-        self.decisions.labels(contract, str(trace.rung if trace.rung is not None else -1),
+        self._of(self.routed, contract).inc()
+        self._of(self.decisions, contract, str(trace.rung if trace.rung is not None else -1),
                               trace.backend_model or "").inc()
         reason = reason_label(trace.escalation_reason)
         if reason:
-            self.escalations.labels(contract, reason).inc()
+            self._of(self.escalations, contract, reason).inc()
         local = False
         for a in trace.attempts:
             model, status = str(a.get("model") or ""), str(a.get("status") or "")
-            self.attempts.labels(contract, str(a.get("rung")), model, status).inc()
+            self._of(self.attempts, contract, str(a.get("rung")), model, status).inc()
             self._tokens(model, a.get("prompt_tokens"), a.get("completion_tokens"))
             cost = float(a.get("cost") or 0.0)
             if cost:
-                self.cost.labels(contract, model).inc(cost)
+                self._of(self.cost, contract, model).inc(cost)
             if a.get("location") == "remote" and cost:
-                self.priced_cost.labels(contract).inc(cost)
-                self.priced.labels(contract).inc()
+                self._of(self.priced_cost, contract).inc(cost)
+                self._of(self.priced, contract).inc()
             if status in ("accepted", "shadow") and a.get("location") == "remote":  # as `route.report` counts
-                self.top_cost.labels(contract).inc(cost)
-                self.top_answers.labels(contract).inc()
+                self._of(self.top_cost, contract).inc(cost)
+                self._of(self.top_answers, contract).inc()
             if status == "accepted" and a.get("location") == "local" and a.get("rung") == trace.rung:
                 local = True
             if status == "cached":
-                self.cache_hits.labels(contract, str(a.get("reason") or "exact")).inc()
+                self._of(self.cache_hits, contract, str(a.get("reason") or "exact")).inc()
             detail = str(a.get("reason") or "")
             if status == "rejected" and detail == "invalid_output":
-                self.refusals.labels(contract, model).inc()
+                self._of(self.refusals, contract, model).inc()
             if status == "failed" and detail.startswith("backend_error"):
-                self.failures.labels(model, detail.split(":", 1)[-1].strip() or "backend_error").inc()
+                self._of(self.failures, model, detail.split(":", 1)[-1].strip() or "backend_error").inc()
         if local and trace.status == "ok":
-            self.local.labels(contract).inc()
+            self._of(self.local, contract).inc()
 
     # --- live --------------------------------------------------------------------------------------------
     def queue(self, model: str, running: int, waiting: int) -> None:
         """A model's admission changed (`Admission.on_change`)."""
-        self.running.labels(model).set(running)
-        self.waiting.labels(model).set(waiting)
+        self._of(self.running, model).set(running)
+        self._of(self.waiting, model).set(waiting)
 
     def retry(self, model: str) -> None:
-        self.retries.labels(model).inc()
+        self._of(self.retries, model).inc()
 
     def breaker(self, model: str, state: str) -> None:
-        self.breaker_state.labels(model).set(BREAKER_STATES.get(state, 0))
+        self._of(self.breaker_state, model).set(BREAKER_STATES.get(state, 0))
 
     def redaction(self, category: str, n: int = 1) -> None:
-        self.redactions.labels(category).inc(n)
+        self._of(self.redactions, category).inc(n)
 
     def serving(self, contract: str, version: str) -> None:
         """The specialist version `contract` serves now (a promotion or rollback swapped it)."""
@@ -242,8 +251,8 @@ class Metrics:
         if old == version:
             return
         if old is not None:
-            self.specialist.labels(contract, old).set(0)
-        self.specialist.labels(contract, version).set(1)
+            self._of(self.specialist, contract, old).set(0)
+        self._of(self.specialist, contract, version).set(1)
         self._serving[contract] = version
 
     def scrape_hook(self, hook: Callable[[], None]) -> None:
