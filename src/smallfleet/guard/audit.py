@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from smallfleet.trace.writer import next_batch
+
 GENESIS = "0" * 64
 
 _SCHEMA = """
@@ -148,20 +150,7 @@ class AuditLog:
         return done
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while len(batch) < 512:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                batch.append(nxt)
+        while (batch := next_batch(self._queue, 512, None)) is not None:
             try:
                 rows = self.append_many([e for e, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each waiting call learns its row was not written

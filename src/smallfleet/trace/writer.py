@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Protocol
+from typing import Any, Protocol
 
 from smallfleet.trace.record import Trace
 
@@ -26,6 +26,25 @@ class TraceSink(Protocol):
 
 _STOP = object()
 log = logging.getLogger("smallfleet.trace")
+
+
+def next_batch(q: queue.SimpleQueue[Any], limit: int, stop: object) -> list[Any] | None:
+    """For a group-commit thread: wait for an item, then take what else is queued, up to `limit`; None once `stop`
+    comes first (a `stop` met after some items ends this batch and is put back for the next call)."""
+    item = q.get()
+    if item is stop:
+        return None
+    batch = [item]
+    while len(batch) < limit:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is stop:
+            q.put(stop)
+            break
+        batch.append(nxt)
+    return batch
 
 
 class TraceWriter:
@@ -68,20 +87,7 @@ class TraceWriter:
         await asyncio.wrap_future(self.submit(trace))
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            batch = [item]
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    self._commit(batch)  # type: ignore[arg-type]
-                    return
-                batch.append(nxt)
+        while (batch := next_batch(self._queue, self._max_batch, _STOP)) is not None:
             self._commit(batch)  # type: ignore[arg-type]
 
     def _commit(self, batch: list[tuple[Trace, Future[None]]]) -> None:
