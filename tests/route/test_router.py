@@ -271,3 +271,25 @@ def test_each_rung_gets_the_prompt_it_was_trained_on(small, big, prompt: str, de
     [call] = small.history
     assert [m.role for m in call.messages] == (["system", "user"] if prompt == "contract" else ["user"])
     assert call.params.constraint_instructions is described  # bare: the backend leaves the schema text out
+
+
+def test_samples_a_budget_refuses_are_left_out_of_the_agreement(small, big) -> None:  # noqa: ANN001
+    from smallfleet.guard.budget import BudgetExhausted, Hold
+
+    class TwoCalls:  # a meter that pays for two calls, then refuses
+        calls = 0
+
+        def reserve(self, contract: str | None, tenant: str | None, usd: float) -> Hold:
+            self.calls += 1
+            if self.calls > 2:
+                raise BudgetExhausted("spent")
+            return Hold((), 0)
+
+        def settle(self, hold: Hold | None, usd: float) -> None:
+            pass
+
+    r = router(small, big, spec(ladder=[{"model": "big", "samples": 3}]))
+    r.fleet.guard.meter = TwoCalls()  # type: ignore[assignment]
+    big.enqueue([GOOD, GOOD, GOOD])
+    result = run(r)
+    assert len(big.history) == 2 and result.attempts[0].signals["agreement"] == 1.0  # 2 of 2 drawn, not 2 of 3

@@ -546,16 +546,20 @@ class Router:
 
     async def _agreement(self, contract: Contract, rung: Rung, entry: FleetEntry,
                          messages: tuple[ChatMessage, ...], first: Outcome, attempt: Attempt) -> float:
-        """The share of k samples agreeing with the first answer; every sample is charged to `attempt`."""
-        same = 1
+        """The share of k samples agreeing with the first answer; every sample is charged to `attempt`. A sample
+        that fails counts as disagreeing; samples a budget refused (never drawn) are left out of the share."""
+        same, drawn = 1, rung.samples
         for k in range(1, rung.samples):
             try:
                 gen = await self._call(contract, rung, entry, messages, seed=k, temperature=0.7)
+            except BudgetExhausted:
+                drawn = k  # the budget stops the sampling here: the share is of what was drawn
+                break
             except SmallfleetError:
                 continue
             self._account(contract, entry, gen, attempt)
             same += _canonical(contract.check(gen)) == _canonical(first)
-        return same / rung.samples
+        return same / drawn
 
     async def _shadow(self, contract: Contract, text: str,
                       attempts: list[Attempt]) -> None:

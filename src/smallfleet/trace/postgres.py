@@ -105,9 +105,14 @@ class PostgresTraceStore:
     def _rebuild_rollups(self, conn: Connection[Any], hour: int) -> None:
         """Recompute one hour's rollups from the traces left (after a purge cut through it)."""
         conn.execute("DELETE FROM trace_rollup WHERE hour = %s", (hour,))
-        rows = conn.execute("SELECT * FROM traces WHERE created_at >= %s AND created_at < %s",
-                            (hour * PERIOD_S, (hour + 1) * PERIOD_S)).fetchall()
-        for key, part in sorted(rollups(Trace.from_row(r) for r in rows).items()):
+        total: dict[tuple[int, str], Rollup] = {}
+        with conn.cursor(name="smallfleet_rebuild") as cur:  # server-side: an hour of traces is never all in memory
+            cur.execute("SELECT * FROM traces WHERE created_at >= %s AND created_at < %s",
+                        (hour * PERIOD_S, (hour + 1) * PERIOD_S))
+            while rows := cur.fetchmany(5000):
+                for key, part in rollups(Trace.from_row(r) for r in rows).items():
+                    total.setdefault(key, Rollup()).merge(part)
+        for key, part in sorted(total.items()):
             conn.execute(_ROLLUP_UPSERT, part.to_row(*key))
 
     def get(self, trace_id: str) -> Trace | None:
