@@ -91,7 +91,8 @@ class FaultUpstream:
                 out += _sse({"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word},
                                           "finish_reason": None}]})
             out += _sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}})
+                         "usage": {"prompt_tokens": 5, "completion_tokens": len(words),
+                                   "total_tokens": 5 + len(words)}})
             writer.write(out + b"data: [DONE]\n\n")
             await writer.drain()
             return False  # SSE ends with the connection (no chunked framing here)

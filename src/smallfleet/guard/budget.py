@@ -138,8 +138,9 @@ class Meter:
             scope, name, window = refused
             limit = dict(rows)[refused] or 0
             spent = self._ledger.spent([refused])[refused]
-            raise BudgetExhausted(f"the {scope} {name!r} has no budget left for this call ({window}: ${spent / NANO:.4f} "
-                                  f"spent of ${limit / NANO:.4f}; this call may cost up to ${usd:.4f})")
+            raise BudgetExhausted(f"the {scope} {name!r} has no budget left for this call ({window}: "
+                                  f"${spent / NANO:.4f} spent of ${limit / NANO:.4f}; this call may cost up to "
+                                  f"${usd:.4f})")
         return Hold(tuple(k for k, _ in rows), nano)
 
     def settle(self, hold: Hold | None, actual_usd: float) -> None:

@@ -120,7 +120,8 @@ class PostgresTraceStore:
         if not trace_id:
             return None
         with self._pool.connection() as conn:
-            rows = conn.execute("SELECT * FROM traces WHERE id = %s OR id LIKE %s ESCAPE '\\' ORDER BY id = %s DESC LIMIT 2",
+            rows = conn.execute("SELECT * FROM traces WHERE id = %s OR id LIKE %s ESCAPE '\\' "
+                                "ORDER BY id = %s DESC LIMIT 2",
                                 (_text(trace_id), like_prefix(_text(trace_id)), _text(trace_id))).fetchall()
         if not rows or (len(rows) > 1 and rows[0]["id"] != trace_id):
             return None
@@ -167,7 +168,8 @@ class PostgresTraceStore:
             return []
         with self._pool.connection() as conn:
             ids = [r["run_id"] for r in conn.execute(
-                "SELECT DISTINCT run_id, run_id = %s AS exact FROM traces WHERE run_id = %s OR run_id LIKE %s ESCAPE '\\' "
+                "SELECT DISTINCT run_id, run_id = %s AS exact FROM traces "
+                "WHERE run_id = %s OR run_id LIKE %s ESCAPE '\\' "
                 "ORDER BY exact DESC LIMIT 2", (_text(run_id), _text(run_id), like_prefix(_text(run_id)))).fetchall()]
             if not ids or (len(ids) > 1 and ids[0] != run_id):
                 return []
@@ -269,7 +271,8 @@ class _Reader:
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            return list(conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(_text(a) for a in args)).fetchall())
+            query = sql.replace("%", "%%").replace("?", "%s")
+            return list(conn.execute(query, tuple(_text(a) for a in args)).fetchall())
 
     def close(self) -> None:
         """The pool is the store's: closing the store closes it."""

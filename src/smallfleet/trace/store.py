@@ -92,7 +92,8 @@ def sorted_limits(limits: Sequence[tuple[BudgetKey, int | None]]) -> list[tuple[
     so concurrent reservations never deadlock."""
     tightest: dict[BudgetKey, int | None] = {}
     for key, limit in limits:
-        if key in tightest and tightest[key] is not None and (limit is None or tightest[key] <= limit):  # type: ignore[operator]
+        held = tightest.get(key)
+        if key in tightest and held is not None and (limit is None or held <= limit):
             continue
         tightest[key] = limit
     return sorted(tightest.items())
