@@ -76,3 +76,20 @@ def test_hostile_bodies_get_a_4xx(client, body: bytes) -> None:  # noqa: ANN001
     reply = client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     assert 400 <= reply.status_code < 500 or reply.status_code == 200, reply.text
     assert reply.json().get("error") or reply.status_code == 200
+
+
+@pytest.mark.parametrize(("headers", "body", "says"), [
+    ({"content-type": "text/plain"}, b'{"model": "small", "messages": [{"role": "user", "content": "x"}]}', "JSON"),
+    ({"content-type": "application/x-www-form-urlencoded"}, b"model=small", "JSON"),
+    ({"content-type": "application/json"}, b"", "Field required"),
+    ({"content-type": "application/json"}, b"[]", "JSON object"),
+    ({"content-type": "application/json"}, b'{"model": "small", "messages": [}', "not valid JSON"),
+])
+def test_what_is_not_a_json_object_is_a_400_naming_why(client, headers, body: bytes, says: str) -> None:  # noqa: ANN001
+    reply = client.post("/v1/chat/completions", content=body, headers=headers)
+    assert reply.status_code == 400 and says in reply.json()["error"]["message"], reply.text
+
+
+def test_the_schema_keeps_same_named_classes_of_both_bodies_apart() -> None:
+    components = schema.raw_schema["components"]["schemas"]
+    assert sum(name.endswith("TextFormat") for name in components) == 2

@@ -128,3 +128,17 @@ def test_a_closed_writer_refuses_at_once_instead_of_leaving_the_caller_waiting(s
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
         writer.submit(make()).result(timeout=1)
+
+
+def test_a_waiter_that_gave_up_never_stops_the_group_commit_threads(store: SQLiteTraceStore, tmp_path) -> None:  # noqa: ANN001
+    from smallfleet.guard.audit import AuditLog
+
+    writer, audit = TraceWriter(store), AuditLog(tmp_path / "audit.db")
+    row = {"tenant": None, "contract": None, "model": "m", "policy": "allow", "categories": {}, "payload_sha256": "x"}
+    for _ in range(20):  # cancelled as a timed-out or disconnected request's wait is
+        writer.submit(make()).cancel()
+        audit.submit(**row).cancel()
+    assert writer.submit(make()).result(timeout=5) is None  # both threads still commit
+    assert audit.submit(**row).result(timeout=5).seq >= 1
+    writer.close()
+    audit.close()

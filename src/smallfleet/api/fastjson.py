@@ -14,7 +14,7 @@ def dumps(content: Any) -> bytes:  # noqa: ANN401 - any JSON value
     try:
         return orjson.dumps(content)
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        return json.dumps(content, separators=(",", ":")).encode()  # ASCII escapes: valid even for lone surrogates
 
 
 class FastJSONResponse(JSONResponse):

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 
 class ErrorDetail(BaseModel):
@@ -60,10 +61,16 @@ def tidy(app: FastAPI, bodies: tuple[type[BaseModel], ...] = ()) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)
-            for model in bodies:
-                found = model.model_json_schema(ref_template=_REF)
-                components.update(found.pop("$defs", {}))
-                components[model.__name__] = found
+            if bodies:  # one schema for all of them: pydantic names classes that share a name apart
+                refs, found = models_json_schema([(m, "validation") for m in bodies], ref_template=_REF)
+                for name, definition in found.get("$defs", {}).items():
+                    if name in components and components[name] != definition:
+                        raise ValueError(f"OpenAPI component {name!r} is defined twice, differently")
+                    components[name] = definition
+                for model in bodies:  # the routes name the model by its class name; point them at its schema
+                    wanted, given = _REF.format(model=model.__name__), refs[(model, "validation")]["$ref"]
+                    if wanted != given:
+                        components[model.__name__] = {"$ref": given}
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -123,6 +123,7 @@ class KeyStore:
         self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._ever = False
+        self._none_until = 0.0
 
     def create(self, tenant: str, label: str = "") -> tuple[KeyInfo, str]:
         """A new key for `tenant`: its listing and the key itself (to be shown once, then forgotten)."""
@@ -150,9 +151,23 @@ class KeyStore:
     def configured(self) -> bool:
         """Whether any key was ever created here (revoked ones count: revoking the last key never opens
         the gateway)."""
-        if not self._ever:
+        if not self._ever and time.monotonic() >= self._none_until:
             self._ever = bool(self._db.run(f"SELECT 1 FROM {self._t} LIMIT 1"))
+            self._none_until = time.monotonic() + self._cache_s  # PostgreSQL: "none yet" is remembered for cache_s
         return self._ever
+
+    def needs_round_trip(self, presented: str | None) -> bool:
+        """Whether `configured()` or `verify(presented)` would wait for a database server (PostgreSQL, and not
+        remembered): the caller then runs them off the event loop. A local keys.db never does."""
+        if self._cache_s == 0:
+            return False
+        if not self._ever and time.monotonic() >= self._none_until:
+            return True
+        if presented is None:
+            return False
+        with self._cache_lock:
+            hit = self._cache.get(_digest(presented.strip()))
+        return hit is None or hit[0] <= time.monotonic()
 
     def verify(self, presented: str) -> KeyInfo | None:
         """The active key `presented` is, or None. The digest comparison is constant time, and an unknown id

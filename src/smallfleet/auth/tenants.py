@@ -107,6 +107,13 @@ class Tenancy:
         """Whether every request needs a key: tenants are configured or a key was ever created."""
         return bool(self._tenants) or (self._keys is not None and self._keys.configured())
 
+    def needs_round_trip(self, authorization: str | None) -> bool:
+        """Whether `authenticate` would wait for a database server (keys in PostgreSQL, not remembered)."""
+        if self._keys is None:
+            return False
+        presented = authorization.partition(" ")[2] if authorization else None
+        return self._keys.needs_round_trip(presented)
+
     def authenticate(self, authorization: str | None) -> Caller | None:
         """The caller of a request with this `Authorization` header; None when keys are not required."""
         if not self.required:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from smallfleet.trace.writer import next_batch
+from smallfleet.trace.writer import next_batch, resolve
 
 GENESIS = "0" * 64
 
@@ -146,7 +146,7 @@ class AuditLog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="egress-audit", daemon=True)
                 self._thread.start()
-        self._queue.put((_Entry(tenant, contract, model, policy, categories, payload_sha256), done))
+            self._queue.put((_Entry(tenant, contract, model, policy, categories, payload_sha256), done))
         return done
 
     def _run(self) -> None:
@@ -155,10 +155,11 @@ class AuditLog:
                 rows = self.append_many([e for e, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each waiting call learns its row was not written
                 for _, fut in batch:
-                    fut.set_exception(exc)
+                    resolve(fut, error=exc)
                 continue
             for (_, fut), row in zip(batch, rows, strict=True):
-                fut.set_result(row)
+                resolve(fut, row)  # a call cancelled meanwhile is skipped (the audit may list a call that was
+                # then not sent, never the reverse)
 
     def rows(self, limit: int | None = None) -> list[AuditRow]:
         sql = "SELECT * FROM egress ORDER BY seq" + (f" DESC LIMIT {int(limit)}" if limit else "")
@@ -187,8 +188,9 @@ class AuditLog:
         with self._state:
             self._closed = True
             thread = self._thread
-        if thread is not None:  # what is queued is written first
-            self._queue.put(None)
+            if thread is not None:  # what is queued is written first
+                self._queue.put(None)
+        if thread is not None:
             thread.join()
         with self._lock:
             self._db.close()

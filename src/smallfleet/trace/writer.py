@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, Protocol
 
 from smallfleet.trace.record import Trace
@@ -26,6 +26,18 @@ class TraceSink(Protocol):
 
 _STOP = object()
 log = logging.getLogger("smallfleet.trace")
+
+
+def resolve(fut: Future[Any], result: Any = None, error: BaseException | None = None) -> None:  # noqa: ANN401
+    """Settle a waiter's future from a group-commit thread; one whose waiter gave up (cancelled: a timeout, a
+    client that left) is skipped, so the thread never dies of it."""
+    try:
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def next_batch(q: queue.SimpleQueue[Any], limit: int, stop: object) -> list[Any] | None:
@@ -67,12 +79,12 @@ class TraceWriter:
         """Queue a trace; the future resolves once it is committed (or carries the error: at once, once the
         writer is closed, so nothing waits for a commit that will never come)."""
         done: Future[None] = Future()
-        if self._closed:
-            done.set_exception(RuntimeError("the trace writer is closed"))
-            return done
-        with self._seen:
+        with self._seen:  # (close() takes it too: nothing is queued after the thread's last batch)
+            if self._closed:
+                done.set_exception(RuntimeError("the trace writer is closed"))
+                return done
             self._submitted += 1
-        self._queue.put((trace, done))
+            self._queue.put((trace, done))
         return done
 
     def wait_observed(self, timeout_s: float = 1.0) -> bool:
@@ -95,11 +107,11 @@ class TraceWriter:
             self._store.append_many([t for t, _ in batch])
         except Exception as exc:  # each waiter learns its trace was not stored
             for _, fut in batch:
-                fut.set_exception(exc)
+                resolve(fut, error=exc)
             self._count_observed(len(batch))
             return
         for _, fut in batch:  # the answers go first: observing never delays one
-            fut.set_result(None)
+            resolve(fut, None)
         for trace, _ in batch:
             for observe in self._observers:
                 try:
@@ -115,6 +127,7 @@ class TraceWriter:
 
     def close(self) -> None:
         """Commit everything queued, then stop the thread."""
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._seen:
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join()
