@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
