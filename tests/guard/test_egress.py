@@ -178,3 +178,6 @@ def test_the_audited_payload_digest_is_what_asdict_gave() -> None:
     sent = (ChatMessage("user", "hi"), ChatMessage("assistant", "", (ToolCall("a", "f", "{}"),)),
             ChatMessage("tool", "x", tool_call_id="a"))
     assert payload_digest(_payload("m", sent)) == payload_digest({"model": "m", "messages": [asdict(m) for m in sent]})
+    from dataclasses import fields  # a field added to ChatMessage must be added to what the audit hashes too
+
+    assert set(_payload("m", sent)["messages"][0]) == {f.name for f in fields(ChatMessage)}
