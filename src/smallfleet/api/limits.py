@@ -8,10 +8,10 @@ hence this one.)
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smallfleet.api.errors import error_body
 
 
 class BodyTooLarge(HTTPException):
@@ -25,11 +25,6 @@ def too_large_message(limit: int) -> str:
     return f"request body too large: the limit is {limit} bytes (SMALLFLEET_MAX_BODY_BYTES)"
 
 
-def too_large_body(limit: int) -> dict[str, Any]:
-    return {"error": {"message": too_large_message(limit), "type": "invalid_request_error", "param": None,
-                      "code": "request_too_large"}}
-
-
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -41,7 +36,8 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            body = json.dumps(too_large_body(self.max_bytes)).encode()
+            body = json.dumps(error_body(too_large_message(self.max_bytes), "invalid_request_error",
+                                         code="request_too_large")).encode()
             await send({"type": "http.response.start", "status": 413, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close")]})

@@ -90,11 +90,13 @@ class _PostgresKeys:
     table = "api_keys"
 
     def __init__(self, url: str) -> None:
+        import psycopg
         from psycopg_pool import ConnectionPool
 
-        from smallfleet.trace.postgres import PostgresTraceStore
+        from smallfleet.trace.postgres import migrate
 
-        PostgresTraceStore(url, max_connections=1).close()  # the schema, migrated if this is the first process
+        with psycopg.connect(url, autocommit=True) as conn:  # the schema, migrated if this is the first process
+            migrate(conn)
         self._pool = ConnectionPool(url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True},
                                     check=ConnectionPool.check_connection, name="smallfleet-keys")
         self._pool.open(wait=True, timeout=30)

@@ -23,7 +23,6 @@ from typing import Any
 import asyncio
 
 import aiohttp
-import orjson
 
 from smallfleet.backends.base import (
     Backend,
@@ -40,6 +39,7 @@ from smallfleet.backends.base import (
 from smallfleet.constrain.toolformat import new_call_id
 from smallfleet.constrain.remote import openai_fields, unwrap, wraps_answer
 from smallfleet.constrain.spec import Constraint
+from smallfleet.jsontext import dumps
 from smallfleet.errors import (
     BackendError,
     BackendTimeout,
@@ -86,7 +86,7 @@ class OpenAIHTTPBackend(Backend):
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
             self._session = aiohttp.ClientSession(
-                headers=self._headers, json_serialize=_dumps,
+                headers=self._headers, json_serialize=dumps,
                 timeout=aiohttp.ClientTimeout(total=self._options.timeout_s,
                                               sock_connect=self._options.connect_timeout_s),
                 connector=aiohttp.TCPConnector(limit=self._options.max_connections),
@@ -250,14 +250,6 @@ class OpenAIHTTPBackend(Backend):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _dumps(body: Any) -> str:  # noqa: ANN401 - a request body
-    """Request bodies with orjson (the standard library for what it refuses)."""
-    try:
-        return orjson.dumps(body).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(body)
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The guard's wrapper (`guard.egress.GuardedRemote`) is the one way to a remote model, so no path (a routed
 contract, a direct model call, a live quality check, a workflow hop, the Responses API) can spend around a
-budget. Before a call it reserves the call's most expensive outcome (`hold_usd`: the prompt's bytes as an
+budget. Before a call it reserves the call's most expensive outcome (`hold_tokens`: the prompt's bytes as an
 upper bound on its tokens, plus `max_tokens`) against every budget that applies: the contract's and the
 tenant's, each per lifetime, UTC day and UTC month. The reservation is one conditional update in the
 trace store's ledger (`trace.store`), atomic across every process and replica sharing the store, so a

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import Connection, Rollback
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from smallfleet.trace.pg_schema import MIGRATIONS
@@ -41,6 +41,21 @@ def _text(value: Any) -> Any:  # noqa: ANN401 - a column value
     return _storable(value.replace("\x00", "\ufffd") if "\x00" in value else value)
 
 
+def migrate(conn: Connection[Any]) -> None:
+    """Apply the migrations not applied yet, in one transaction under an advisory lock (the first replica
+    applies them, the others wait and find them done)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION "
+                     "NOT NULL)")
+        with conn.cursor(row_factory=tuple_row) as cur:  # (whatever row factory the connection has)
+            done = {r[0] for r in cur.execute("SELECT name FROM _migrations").fetchall()}
+        for name, sql in MIGRATIONS:
+            if name not in done:
+                conn.execute(sql)  # type: ignore[arg-type] - a constant text, several statements
+                conn.execute("INSERT INTO _migrations VALUES (%s, %s)", (name, time.time()))
+
+
 class PostgresTraceStore:
     """Thread-safe store over a PostgreSQL database (a pool of connections)."""
 
@@ -61,16 +76,8 @@ class PostgresTraceStore:
         self._insert = f"INSERT INTO traces ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})"
 
     def _migrate(self) -> None:
-        """Apply the migrations not applied yet, in one transaction under an advisory lock."""
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION "
-                         "NOT NULL)")
-            done = {r["name"] for r in conn.execute("SELECT name FROM _migrations").fetchall()}
-            for name, sql in MIGRATIONS:
-                if name not in done:
-                    conn.execute(sql)  # type: ignore[arg-type] - a constant text, several statements
-                    conn.execute("INSERT INTO _migrations VALUES (%s, %s)", (name, time.time()))
+        with self._pool.connection() as conn:
+            migrate(conn)
 
     def applied_migrations(self) -> list[str]:
         with self._pool.connection() as conn:

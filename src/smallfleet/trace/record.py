@@ -8,23 +8,14 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
 from smallfleet.backends.base import Generation, LogprobSummary
 from smallfleet.errors import SmallfleetError
+from smallfleet.jsontext import dumps
 
 if TYPE_CHECKING:
     from smallfleet.route.router import RouteResult
 
 Status = Literal["ok", "error"]
-
-
-def _json_text(value: Any) -> str:  # noqa: ANN401 - a JSON value
-    """Compact JSON text (orjson; the standard library for what it refuses: lone surrogates, integer keys)."""
-    try:
-        return orjson.dumps(value).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _storable(text: str) -> str:
@@ -84,7 +75,7 @@ class Trace:
         # Not dataclasses.asdict: it deep-copies, and this runs once per request on the hot path.
         row = {name: getattr(self, name) for name in _COLUMNS}
         for key in self._JSON:
-            row[key] = _json_text(row[key])
+            row[key] = dumps(row[key], ascii_fallback=False)  # (_storable cleans surrogates below)
         for key, value in row.items():  # text the store can encode: a lone surrogate never fails a batch
             if isinstance(value, str):
                 row[key] = _storable(value)
