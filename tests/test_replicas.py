@@ -26,7 +26,7 @@ from smallfleet.trace.store import TraceQuery
 FLEET = """\
 models:
   - {id: echo, kind: fake, latency_s: 0.005}
-  - {id: teacher, kind: fake, location: remote, latency_s: 0.02, price_per_1k_input: 1.0, price_per_1k_output: 1.0}
+  - {id: teacher, kind: fake, location: remote, latency_s: 0.02, price_per_1k_input: 0.1, price_per_1k_output: 0.1}
 contracts:
   - name: summarise
     max_tokens: 20
@@ -95,10 +95,11 @@ def test_three_replicas_hammering_one_small_budget_never_pass_it(keys, replicas,
     by_status = Counter(status for _, status, _ in results)
     answered_by = Counter(base for base, status, _ in results if status == 200)
     assert set(by_status) == {200, 429}, by_status  # answered while the budget lasted, then 429, never a 5xx
-    assert len(answered_by) == 3  # every replica answered some
+    # each call holds its bound (~250 tokens: $0.025) and costs ~$0.0045, so ~100 answers fit the day's $0.50
+    assert sum(answered_by.values()) > 50 and len(answered_by) == 3, answered_by  # every replica answered some
     assert spent["day"] <= 0.5  # the contract's day budget, shared by three processes: never passed
     assert 0 < shop["month"] <= 0.3  # nor the tenant's month budget (its keys known to all three)
-    assert spent["day"] > 0.5 - 0.3  # and used up to within one call's hold (~$0.25: 230 prompt bytes, 20 tokens)
+    assert spent["day"] > 0.5 - 0.025  # and used up to within one call's hold (230 prompt bytes, 20 tokens)
     costs = sum(t.cost or 0 for t in traces)
     assert len(traces) == 240 and abs(costs - spent["day"]) < 1e-6  # every request traced; ledger = trace costs
     assert abs(sum(c for _, _, c in results) - costs) < 1e-4
