@@ -28,6 +28,7 @@ from smallfleet.api.errors import install_error_handlers, smallfleet_response
 from smallfleet.api.limits import BodyLimit
 from smallfleet.api.openapi import READING, SERVING, STREAMED, body_of, tidy
 from smallfleet.api.parse import parsed_body
+from smallfleet.api.serving import ServingRoutes
 from smallfleet.api.protocol import ChatCompletionRequest, refuse_lone_surrogates
 from smallfleet.api.responses import ResponseStore, ResponsesService
 from smallfleet.api.responses_protocol import ResponsesRequest
@@ -206,7 +207,6 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
             close_router(router)
 
     app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     tidy(app, bodies=(ChatCompletionRequest, ResponsesRequest))
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live
@@ -267,6 +267,12 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
         return await responses.create(
             request, lambda chat_request: complete(chat_request, who, "/v1/responses", run_id), tenant,
             at_rest=stored_raw(request.model, who))
+
+    # Both are also called straight from the middleware stack (`api.serving`), past FastAPI's routing; the body
+    # limit is the outer middleware, so it holds for them too.
+    app.add_middleware(ServingRoutes, routes={"/v1/chat/completions": chat_completions,
+                                              "/v1/responses": create_response})
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     flows = {w.name: w for w in workflows or []}
 

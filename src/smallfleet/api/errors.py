@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 from starlette.exceptions import HTTPException
 
 from smallfleet.errors import InvalidRequest, Overloaded, SmallfleetError
@@ -81,29 +82,28 @@ def _is_union_label(part: str, previous: object) -> bool:
             or part in _TAGGED_UNIONS.get(str(previous), ()))
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(SmallfleetError)
-    async def _ours(request: Request, exc: SmallfleetError) -> JSONResponse:
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The answer to any exception a route raised: ours with their status, a refused body as a traced 400, the
+    body limit's 413, a 404 or 405 from routing; anything else is a bug, logged, and a 500 without details."""
+    if isinstance(exc, SmallfleetError):
         return smallfleet_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if isinstance(exc, RequestValidationError):
         error = validation_to_invalid_request(exc)
-        trace_id = await trace_rejected(request, exc, error)
-        return smallfleet_response(error, trace_id)
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return smallfleet_response(error, await trace_rejected(request, exc, error))
+    if isinstance(exc, HTTPException):
         if exc.status_code == 413:  # the body limit (api.limits), found out as the body arrived
             return JSONResponse(error_body(str(exc.detail), "invalid_request_error", code="request_too_large"),
                                 status_code=413)
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal server error", "server_error"), status_code=500)
 
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(error_body("internal server error", "server_error"), status_code=500)
+
+def install_error_handlers(app: FastAPI) -> None:
+    """`error_response` for every exception a FastAPI route raises."""
+    for kind in (SmallfleetError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(kind, error_response)
 
 
 async def trace_rejected(request: Request, exc: RequestValidationError, error: InvalidRequest) -> str | None:

@@ -63,6 +63,7 @@ def engine(
 
 
 @bench_app.command("gateway")
+@one_line_errors
 def gateway(
     concurrency: int = typer.Option(100, min=1),
     requests: int = typer.Option(2000, min=1, help="requests per side per round"),
@@ -73,15 +74,21 @@ def gateway(
                                        "spans off, and on (spans exported over OTLP to the fake upstream)"),
     rate: float = typer.Option(None, min=1, help="open loop: Poisson arrivals at this many requests/s (instead of "
                                "--concurrency closed-loop clients)"),
+    baseline: str = typer.Option(None, help="a git revision of this checkout: its gateway runs beside this one, "
+                                 "phases interleaved, so before and after come from one run"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Latency the gateway adds over calling a fixed-latency backend directly: N closed-loop clients, or (--rate)
     open-loop Poisson arrivals."""
-    from smallfleet.evals.gateway import run_gateway_bench
+    from contextlib import nullcontext
 
-    _print(run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
-                             workers=workers, observability=observability, rate=rate),
-           as_json)
+    from smallfleet.evals.gateway import checkout, run_gateway_bench
+
+    with checkout(baseline) if baseline else nullcontext(None) as baseline_src:
+        result = run_gateway_bench(concurrency=concurrency, requests=requests, rounds=rounds, latency_ms=latency_ms,
+                                   workers=workers, observability=observability, rate=rate, baseline=baseline_src,
+                                   baseline_name=baseline or "baseline")
+    _print(result, as_json)
 
 
 @bench_app.command("load")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from smallfleet.errors import SmallfleetError
 from smallfleet.stats import percentile
 
 
@@ -154,17 +155,36 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(k) for k in kids)
 
 
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """The `src` directory of this repository's revision `rev`, extracted to a temporary directory (`git archive`):
+    a gateway started with it first on PYTHONPATH runs that revision's code on this environment's libraries."""
+    root = Path(__file__).resolve().parents[3]
+    with tempfile.TemporaryDirectory(prefix="smallfleet-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", rev, "src"],
+                                 capture_output=True, check=False)
+        if archive.returncode != 0:
+            message = archive.stderr.decode(errors="replace").strip().splitlines()
+            raise SmallfleetError(f"cannot read revision {rev!r} from {root}: {message[-1] if message else 'git failed'}")
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        yield Path(tmp) / "src"
+
+
 def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int = 2,
                       latency_ms: float = 100.0, workers: int = 1, observability: bool = False,
-                      rate: float | None = None) -> dict[str, object]:
+                      rate: float | None = None, baseline: Path | None = None,
+                      baseline_name: str = "baseline") -> dict[str, object]:
     """Direct against gateway, phases alternating. With `observability`, two gateways run side by side: one with
     metrics and spans off (`SMALLFLEET_METRICS=off`, no OTLP endpoint) and one with both on (spans exported
     over OTLP/HTTP to the fake upstream, which accepts them), so their costs compare within one run. With
-    `rate`, the load is open-loop (Poisson arrivals at `rate` per second, `load_open`) instead of `concurrency`
-    closed-loop clients."""
+    `baseline` (the `src` directory of another revision, `checkout`), a second gateway runs that code beside this
+    one, so a change's cost or gain is measured within one run. With `rate`, the load is open-loop (Poisson
+    arrivals at `rate` per second, `load_open`) instead of `concurrency` closed-loop clients."""
     up_port = free_port()
     gateways = {"gateway": free_port()} if not observability else {"gateway_observed_off": free_port(),
                                                                     "gateway_observed_on": free_port()}
+    if baseline is not None:
+        gateways["gateway_baseline"] = free_port()
     with tempfile.TemporaryDirectory(prefix="smallfleet-bench-") as home:
         fleet = Path(home) / "fleet.yaml"
         fleet.write_text(
@@ -192,6 +212,8 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                     side_env["SMALLFLEET_METRICS"] = "off"
                 if name == "gateway_observed_on":
                     side_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{up_port}"
+                if name == "gateway_baseline":
+                    side_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(baseline), env.get("PYTHONPATH")]))
                 cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(port), "--workers", str(workers)]
                 procs[name] = stack.enter_context(process(cmd, side_env, f"http://127.0.0.1:{port}/healthz"))
             direct_url = f"http://127.0.0.1:{up_port}/v1"
@@ -227,6 +249,8 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
         "backend_latency_ms": latency_ms,
         "direct": d,
     }
+    if baseline is not None:
+        out["baseline"] = baseline_name
     for name in gateways:
         g = results[name].summary()
         suffix = name.removeprefix("gateway")
