@@ -142,3 +142,47 @@ def test_a_waiter_that_gave_up_never_stops_the_group_commit_threads(store: SQLit
     assert audit.submit(**row).result(timeout=5).seq >= 1
     writer.close()
     audit.close()
+
+
+def test_waiters_on_the_event_loop_are_woken_per_batch_and_may_give_up(store: SQLiteTraceStore, tmp_path) -> None:  # noqa: ANN001
+    """`append` and `AuditLog.record` wait on the loop's own futures: cancelled waiters are skipped, a failed commit
+    reaches each waiter, a closed writer refuses at once, and the threads go on committing."""
+    from smallfleet.guard.audit import AuditLog
+
+    writer, audit = TraceWriter(store), AuditLog(tmp_path / "audit.db")
+    row = {"tenant": None, "contract": None, "model": "m", "policy": "allow", "categories": {}, "payload_sha256": "x"}
+
+    async def run() -> list[int]:
+        gave_up = [asyncio.ensure_future(writer.append(make())) for _ in range(20)]
+        gave_up += [asyncio.ensure_future(audit.record(**row)) for _ in range(20)]
+        await asyncio.sleep(0)
+        for task in gave_up:
+            task.cancel()
+        await asyncio.gather(*(writer.append(make()) for _ in range(50)))
+        rows = await asyncio.gather(*(audit.record(**row) for _ in range(5)))
+        return [r.seq for r in rows]
+
+    seqs = asyncio.run(run())
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    assert 50 <= store.count() <= 70  # every awaited append committed (cancelled ones may or may not be)
+    writer.close()
+
+    async def closed() -> None:
+        await writer.append(make())
+
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(closed())
+
+    class Broken:
+        def append_many(self, traces):  # noqa: ANN001, ANN202
+            raise sqlite3.OperationalError("disk I/O error")
+
+    broken = TraceWriter(Broken())
+
+    async def fails() -> None:
+        await broken.append(make())
+
+    with pytest.raises(sqlite3.OperationalError):
+        asyncio.run(fails())
+    broken.close()
+    audit.close()

@@ -39,7 +39,7 @@ from smallfleet.backends.base import (
 from smallfleet.constrain.toolformat import new_call_id
 from smallfleet.constrain.remote import openai_fields, unwrap, wraps_answer
 from smallfleet.constrain.spec import Constraint
-from smallfleet.jsontext import dumps
+from smallfleet.jsontext import dumps, loads
 from smallfleet.errors import (
     BackendError,
     BackendTimeout,
@@ -171,7 +171,7 @@ class OpenAIHTTPBackend(Backend):
         async with self._normalised_errors():
             async with self._client().post(self._url, json=body) as response:
                 await self._raise_for_status(response)
-                data = await response.json(content_type=None)
+                data = loads(await response.read())
             choice = data["choices"][0]
             usage = data.get("usage") or {}
             logprobs = tuple(_parse_logprobs(choice.get("logprobs")))
@@ -284,7 +284,7 @@ def _sse_data(line: str) -> Iterator[dict[str, Any]]:
         return
     payload = line[5:].strip()
     if payload and payload != "[DONE]":
-        yield json.loads(payload)
+        yield loads(payload)
 
 
 def _parse_logprobs(block: dict[str, Any] | None) -> Iterator[TokenLogprob]:

@@ -214,9 +214,9 @@ class GuardedRemote(Backend):
             if scope.sent is not None:
                 scope.sent.append(redaction)
         # Group commit: this call waits for its row to be on disk (never leaves unaudited), the event loop does not.
-        await asyncio.wrap_future(self._guard.audit.submit(
+        await self._guard.audit.record(
             tenant=scope.tenant, contract=scope.contract, model=self.info.id, policy=scope.policy, categories=counts,
-            payload_sha256=payload_digest(_payload(self.info.id, messages))))
+            payload_sha256=payload_digest(_payload(self.info.id, messages)))
         if self._guard.on_egress is not None and counts:
             try:
                 self._guard.on_egress(counts)

@@ -28,7 +28,12 @@ _STOP = object()
 log = logging.getLogger("smallfleet.trace")
 
 
-def resolve(fut: Future[Any], result: Any = None, error: BaseException | None = None) -> None:  # noqa: ANN401
+Done = Future[Any] | asyncio.Future[Any]
+"""How a group-commit thread tells a waiter its item is committed: a thread's `concurrent.futures.Future`, or an
+event loop's own future (`settle` wakes each loop once per batch, not once per waiter)."""
+
+
+def _resolve(fut: Future[Any], result: Any = None, error: BaseException | None = None) -> None:  # noqa: ANN401
     """Settle a waiter's future from a group-commit thread; one whose waiter gave up (cancelled: a timeout, a
     client that left) is skipped, so the thread never dies of it."""
     try:
@@ -38,6 +43,32 @@ def resolve(fut: Future[Any], result: Any = None, error: BaseException | None = 
             fut.set_result(result)
     except InvalidStateError:
         pass
+
+
+def settle(outcomes: Sequence[tuple[Done, Any, BaseException | None]]) -> None:
+    """Settle a batch's waiters from its group-commit thread: (future, result, error) each. Thread futures at once;
+    event-loop futures with one `call_soon_threadsafe` per loop (a loop already closed has nobody waiting)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for fut, result, error in outcomes:
+        if isinstance(fut, asyncio.Future):
+            by_loop.setdefault(fut.get_loop(), []).append((fut, result, error))
+        else:
+            _resolve(fut, result, error)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, items)
+        except RuntimeError:  # the loop is closed
+            pass
+
+
+def _settle_on_loop(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, result, error in items:
+        if fut.done():  # its waiter gave up (cancelled)
+            continue
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
 
 
 def next_batch(q: queue.SimpleQueue[Any], limit: int, stop: object) -> list[Any] | None:
@@ -71,7 +102,7 @@ class TraceWriter:
         self._observed = 0
         self._closed = False
         self._seen = threading.Condition()
-        self._queue: queue.SimpleQueue[tuple[Trace, Future[None]] | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Trace, Done] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
         self._thread.start()
 
@@ -79,13 +110,16 @@ class TraceWriter:
         """Queue a trace; the future resolves once it is committed (or carries the error: at once, once the
         writer is closed, so nothing waits for a commit that will never come)."""
         done: Future[None] = Future()
+        self._put(trace, done)
+        return done
+
+    def _put(self, trace: Trace, done: Done) -> None:
         with self._seen:  # (close() takes it too: nothing is queued after the thread's last batch)
             if self._closed:
                 done.set_exception(RuntimeError("the trace writer is closed"))
-                return done
+                return
             self._submitted += 1
             self._queue.put((trace, done))
-        return done
 
     def wait_observed(self, timeout_s: float = 1.0) -> bool:
         """Wait until every trace submitted so far has been seen by the observers (a scrape of /metrics reads
@@ -96,22 +130,22 @@ class TraceWriter:
 
     async def append(self, trace: Trace) -> None:
         """Queue a trace and wait for its commit without blocking the event loop."""
-        await asyncio.wrap_future(self.submit(trace))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(trace, done)
+        await done
 
     def _run(self) -> None:
         while (batch := next_batch(self._queue, self._max_batch, _STOP)) is not None:
             self._commit(batch)  # type: ignore[arg-type]
 
-    def _commit(self, batch: list[tuple[Trace, Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[Trace, Done]]) -> None:
         try:
             self._store.append_many([t for t, _ in batch])
         except Exception as exc:  # each waiter learns its trace was not stored
-            for _, fut in batch:
-                resolve(fut, error=exc)
+            settle([(fut, None, exc) for _, fut in batch])
             self._count_observed(len(batch))
             return
-        for _, fut in batch:  # the answers go first: observing never delays one
-            resolve(fut, None)
+        settle([(fut, None, None) for _, fut in batch])  # the answers go first: observing never delays one
         for trace, _ in batch:
             for observe in self._observers:
                 try:
