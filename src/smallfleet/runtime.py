@@ -39,10 +39,12 @@ from smallfleet.workflows.spec import WorkflowSpec
 T = TypeVar("T")
 
 
-def build_router(fleet: Fleet, config: FleetConfig, home: Path, ledger: Ledger | None = None) -> Promotions:
+def build_router(fleet: Fleet, config: FleetConfig, home: Path, ledger: Ledger | None = None,
+                 database_url: str | None = None) -> Promotions:
     """A router over the fleet file's contracts with their calibrated rules, predictors and promoted
     specialists, wrapped in the `Promotions` that keeps them current. With a `ledger` (the trace store), the
-    fleet's guard enforces the contracts' and tenants' budgets on it."""
+    fleet's guard enforces the contracts' and tenants' budgets on it. With `database_url`, knowledge bases are
+    read from that PostgreSQL database (else their files under `home`)."""
     router = Router(fleet, {}, RouterState())
     if ledger is not None:
         tenants = {t.name: Limits.of_config(t) for t in config.tenants}
@@ -50,7 +52,8 @@ def build_router(fleet: Fleet, config: FleetConfig, home: Path, ledger: Ledger |
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
     promotions = Promotions(router, {c.name: c for c in config.contracts}, home, fleet_digest=digest)
     if config.knowledge_bases:
-        router.library = Library(home, [k.name for k in config.knowledge_bases], promotions.encoder)
+        router.library = Library(home, [k.name for k in config.knowledge_bases], promotions.encoder,
+                                 database_url=database_url)
     if any(c.cache is not None for c in config.contracts):
         router.cache = AnswerCache(home / "cache.db", config.cache.max_entries)
     promotions.refresh()
@@ -146,5 +149,5 @@ def open_runtime(settings: Settings | None = None, config: FleetConfig | None = 
     config = config or load_fleet(settings.config_path)
     fleet = Fleet.from_config(config, home=settings.home)
     store = open_store(settings)
-    promotions = build_router(fleet, config, settings.home, store)
+    promotions = build_router(fleet, config, settings.home, store, settings.database_url)
     return Runtime(settings, fleet, promotions, store, config)

@@ -12,8 +12,11 @@ from smallfleet.cli.main import app
 from tests.kb.test_store_retrieve import WordHashEmbedder
 
 
-@pytest.fixture()
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(params=["sqlite", "postgres"])
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home whose knowledge bases are SQLite files, or (with SMALLFLEET_DATABASE_URL) rows in PostgreSQL."""
+    if request.param == "postgres":
+        monkeypatch.setenv("SMALLFLEET_DATABASE_URL", request.getfixturevalue("pg_url"))
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("models: [{kind: fake, id: small}]\nknowledge_bases: [{name: help, description: Help pages}]\n")
     monkeypatch.setenv("SMALLFLEET_HOME", str(tmp_path))
@@ -52,6 +55,9 @@ def test_add_list_show_search_remove(home: Path) -> None:
         "chunks"] == 1
     assert runner.invoke(app, ["kb", "remove", "help"]).exit_code == 0
     assert not (home / "kb" / "help.sqlite").exists()
+    gone = runner.invoke(app, ["kb", "search", "help", "free shipping"])
+    assert gone.exit_code != 0 and "knowledge base 'help' is empty" in gone.output
+    assert "has no index to remove" in runner.invoke(app, ["kb", "remove", "help"]).output
 
 
 def test_eval_reports_recall_and_mrr_per_mode(home: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from smallfleet.embeddings import DIMENSIONS
 from smallfleet.kb.parse import ParseError
 from smallfleet.kb.retrieve import Retriever, query_terms
-from smallfleet.kb.store import KnowledgeBase
+from smallfleet.kb.store import KnowledgeBase, KnowledgeStore
 from tests.kb.test_parse_chunk import FAQ_DIR
 
 
@@ -33,6 +33,29 @@ class WordHashEmbedder:
         return out
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_kb(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
+    """Each knowledge-base store in turn (a SQLite file, or the shared PostgreSQL database): the same tests."""
+    opened: list[KnowledgeStore] = []
+
+    def make(name: str) -> KnowledgeStore:
+        if request.param == "sqlite":
+            kb: KnowledgeStore = KnowledgeBase(tmp_path / f"{name}.sqlite", name)
+        else:
+            from smallfleet.kb.pg_store import PostgresKnowledgeBase
+
+            kb = PostgresKnowledgeBase(request.getfixturevalue("pg_url"), name)
+        opened.append(kb)
+        return kb
+
+    yield make
+    for kb in opened:
+        try:
+            kb.close()
+        except Exception:  # noqa: BLE001 - closed by the test already
+            pass
+
+
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     d = tmp_path / "docs"
@@ -45,8 +68,8 @@ def docs(tmp_path: Path) -> Path:
     return d
 
 
-def test_add_indexes_then_skips_unchanged_and_reindexes_changed(tmp_path: Path, docs: Path) -> None:
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_add_indexes_then_skips_unchanged_and_reindexes_changed(make_kb, docs: Path) -> None:  # noqa: ANN001
+    kb = make_kb("kb")
     enc = WordHashEmbedder()
     first = kb.add([docs], enc)
     assert (len(first.added), len(first.updated), first.chunks) == (2, 0, 4)
@@ -63,13 +86,13 @@ def test_add_indexes_then_skips_unchanged_and_reindexes_changed(tmp_path: Path, 
     assert any("next day" in t for t in texts) and not any("three working days" in t for t in texts)
     assert kb.lexical(["working"], 5) == []  # the old chunk is gone from the full-text index too
     kb.close()
-    only = KnowledgeBase(tmp_path / "only.sqlite")
+    only = make_kb("only")
     assert len(only.add([docs], WordHashEmbedder(), exclude=["*.jsonl"]).added) == 1
 
 
-def test_a_document_that_fails_to_parse_leaves_the_others_indexed(tmp_path: Path, docs: Path) -> None:
+def test_a_document_that_fails_to_parse_leaves_the_others_indexed(make_kb, docs: Path) -> None:  # noqa: ANN001
     (docs / "zz-broken.jsonl").write_text("{not json\n")
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+    kb = make_kb("kb")
     with pytest.raises(ParseError, match="zz-broken.jsonl: line 1 is not JSON"):
         kb.add([docs], WordHashEmbedder())
     names = sorted(Path(str(d["path"])).name for d in kb.documents())
@@ -77,8 +100,8 @@ def test_a_document_that_fails_to_parse_leaves_the_others_indexed(tmp_path: Path
     kb.close()
 
 
-def test_remove_document_drops_its_chunks(tmp_path: Path, docs: Path) -> None:
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_remove_document_drops_its_chunks(make_kb, docs: Path) -> None:  # noqa: ANN001
+    kb = make_kb("kb")
     kb.add([docs], WordHashEmbedder())
     assert kb.remove_document(str(docs / "faq.jsonl"))
     assert not kb.remove_document(str(docs / "faq.jsonl"))
@@ -91,8 +114,8 @@ def test_query_terms_drop_stop_words_and_keep_dotted_names() -> None:
     assert query_terms("How do I use copy.deepcopy on a list?") == ["use", "copy.deepcopy", "copy", "deepcopy", "list"]
 
 
-def test_hybrid_fuses_lexical_and_dense_rankings(tmp_path: Path, docs: Path) -> None:
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_hybrid_fuses_lexical_and_dense_rankings(make_kb, docs: Path) -> None:  # noqa: ANN001
+    kb = make_kb("kb")
     kb.add([docs], WordHashEmbedder())
     retriever = Retriever(kb, WordHashEmbedder())
     found = retriever.search("how much does shipping cost", k=2)
@@ -148,3 +171,46 @@ def test_a_removed_and_rebuilt_knowledge_base_is_reopened_with_a_new_version(tmp
     empty.close()
     with pytest.raises(KnowledgeBaseUnavailable, match="'other' is empty"):
         Library(tmp_path, ["other"], WordHashEmbedder).search("other", "x", 1)
+
+
+def test_knowledge_bases_on_postgresql_are_shared_kept_apart_and_rebuilt_with_a_new_version(
+        pg_url: str, tmp_path: Path, docs: Path) -> None:
+    """Two knowledge bases in one database stay apart; a library in another process's place (a replica) sees
+    what `kb add` wrote, no longer answers once `kb remove` dropped it, and answers from the new index (a new
+    version: no old cache key) once it is filled again."""
+    from smallfleet.errors import KnowledgeBaseUnavailable
+    from smallfleet.kb.library import Library
+    from smallfleet.kb.store import kb_exists, open_kb, remove_kb
+
+    help_kb, other = open_kb(tmp_path, "help", pg_url), open_kb(tmp_path, "other", pg_url)
+    assert not kb_exists(tmp_path, "help", pg_url) and help_kb.version == ""
+    help_kb.add([docs / "shipping.md"], WordHashEmbedder())
+    other.add([docs / "faq.jsonl"], WordHashEmbedder())
+    assert help_kb.stats()["chunks"] == 2 and other.stats()["chunks"] == 2
+    assert help_kb.lexical(["returns"], 5) == [] and other.lexical(["returns"], 5)  # each its own index
+    help_kb.close()
+    other.close()
+    library = Library(tmp_path / "elsewhere", ["help", "empty"], WordHashEmbedder, database_url=pg_url)
+    before = library.version("help")
+    assert "fifty euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text
+    assert remove_kb(tmp_path, "help", pg_url) and not remove_kb(tmp_path, "help", pg_url)
+    with pytest.raises(KnowledgeBaseUnavailable, match="is empty"):
+        library.search("help", "shipping cost", 1)
+    (docs / "shipping.md").write_text("# Shipping\n\n## Costs\n\nShipping now costs five euros.\n")
+    again = open_kb(tmp_path, "help", pg_url)
+    again.add([docs / "shipping.md"], WordHashEmbedder())
+    again.close()
+    assert "five euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text
+    assert library.version("help") != before
+    with pytest.raises(KnowledgeBaseUnavailable, match="'empty' is empty"):
+        library.search("empty", "x", 1)
+    assert open_kb(tmp_path, "other", pg_url).stats()["chunks"] == 2  # untouched by help's removal
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops the library's connection
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND pid <> pg_backend_pid()")
+    with pytest.raises(KnowledgeBaseUnavailable, match="'help' cannot be read"):
+        library.search("help", "shipping cost", 1)  # a 503 naming it, not a 500
+    assert "five euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text  # a fresh connection
+    library.close()

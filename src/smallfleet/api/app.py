@@ -357,7 +357,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
     config = load_fleet(settings.config_path)
     fleet = Fleet.from_config(config, home=settings.home)
     store = open_store(settings)
-    promotions = build_router(fleet, config, settings.home)
+    promotions = build_router(fleet, config, settings.home, database_url=settings.database_url)
     tenancy = Tenancy(open_keys(settings), config.tenants, store)
     return create_app(fleet, store, promotions=promotions, retention_days=config.guard.retention_days,
                       tenancy=tenancy, workflows=config.workflows, tracer_provider=provider_from_env(os.environ),

@@ -1,6 +1,7 @@
 """`smallfleet kb add|list|show|search|remove|eval`: knowledge bases declared in the fleet file.
 
-Each knowledge base is one SQLite file under `$SMALLFLEET_HOME/kb/` (see `kb.store`). `add` indexes
+Each knowledge base is one SQLite file under `$SMALLFLEET_HOME/kb/`, or rows in the PostgreSQL database of
+`SMALLFLEET_DATABASE_URL` when it is set (see `kb.store`). `add` indexes
 files and directories (Markdown, HTML, text, PDF, FAQ CSV/JSONL) and skips what has not changed.
 """
 
@@ -26,14 +27,13 @@ def _declared(name: str):  # noqa: ANN202 - (KnowledgeBaseConfig, Settings)
     return load_fleet(settings.config_path).knowledge_base(name), settings
 
 
-def _open(name: str, must_exist: bool = True):  # noqa: ANN202 - a KnowledgeBase
-    from smallfleet.kb.store import KnowledgeBase, kb_path
+def _open(name: str, must_exist: bool = True):  # noqa: ANN202 - a KnowledgeStore
+    from smallfleet.kb.store import kb_exists, open_kb
 
     _, settings = _declared(name)
-    path = kb_path(settings.home, name)
-    if must_exist and not path.exists():
+    if must_exist and not kb_exists(settings.home, name, settings.database_url):
         raise ConfigError(f"knowledge base {name!r} is empty: fill it with `smallfleet kb add {name} PATH...`")
-    return KnowledgeBase(path, name)
+    return open_kb(settings.home, name, settings.database_url)
 
 
 def _print(value: object, as_json: bool) -> None:
@@ -67,13 +67,12 @@ def kb_add(name: str = typer.Argument(..., help="a knowledge base of the fleet f
 def kb_list(as_json: bool = typer.Option(False, "--json", help="one JSON object per line")) -> None:
     """The knowledge bases of the fleet file: documents, chunks and size on disk."""
     from smallfleet.config.fleet import load_fleet
-    from smallfleet.kb.store import KnowledgeBase, kb_path
+    from smallfleet.kb.store import kb_exists, open_kb
 
     settings = Settings.from_env()
     for spec in load_fleet(settings.config_path).knowledge_bases:
-        path = kb_path(settings.home, spec.name)
-        if path.exists():
-            kb = KnowledgeBase(path, spec.name)
+        if kb_exists(settings.home, spec.name, settings.database_url):
+            kb = open_kb(settings.home, spec.name, settings.database_url)
             try:
                 stats = kb.stats()
             finally:
@@ -134,7 +133,7 @@ def kb_search(name: str, query: str, k: int = typer.Option(5, "-k", min=1, max=5
 def kb_remove(name: str, document: str | None = typer.Option(None, help="remove only this document (its path)")
               ) -> None:
     """Delete NAME's index (the fleet file still declares it), or one document of it with --document."""
-    from smallfleet.kb.store import kb_path
+    from smallfleet.kb.store import remove_kb
 
     _, settings = _declared(name)
     if document is not None:
@@ -146,11 +145,8 @@ def kb_remove(name: str, document: str | None = typer.Option(None, help="remove 
             kb.close()
         typer.echo(f"removed {document} from {name}")
         return
-    path = kb_path(settings.home, name)
-    if not path.exists():
+    if not remove_kb(settings.home, name, settings.database_url):
         raise ConfigError(f"knowledge base {name!r} has no index to remove")
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        p.unlink(missing_ok=True)
     typer.echo(f"removed the index of {name}")
 
 

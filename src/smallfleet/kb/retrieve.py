@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smallfleet.kb.store import Embedder, KnowledgeBase, StoredChunk
+from smallfleet.kb.store import Embedder, KnowledgeStore, StoredChunk
 
 RRF_K = 10
 LEXICAL_WEIGHT = 0.5
@@ -74,7 +74,7 @@ class Retrieval:
 class Retriever:
     """Searches one knowledge base; the encoder is shared (it is the expensive part)."""
 
-    def __init__(self, kb: KnowledgeBase, encoder: Embedder, candidates: int = 50,
+    def __init__(self, kb: KnowledgeStore, encoder: Embedder, candidates: int = 50,
                  lexical_weight: float = LEXICAL_WEIGHT, rrf_k: int = RRF_K) -> None:
         self.kb = kb
         self.encoder = encoder

@@ -1,9 +1,11 @@
-"""A knowledge base on disk: one SQLite file with the documents, their chunks, a full-text index and the
-chunks' embeddings, under `SMALLFLEET_HOME/kb/NAME.sqlite` (no server).
+"""A knowledge base: the documents, their chunks, a full-text index and the chunks' embeddings. By default one
+SQLite file under `SMALLFLEET_HOME/kb/NAME.sqlite` (no server, `KnowledgeBase`); with `SMALLFLEET_DATABASE_URL`
+the PostgreSQL database every replica shares (`kb.pg_store`). `open_kb` picks; both share `add` and the
+embedding matrix (`KnowledgeStore`).
 
 - Lexical search is SQLite's FTS5 with its built-in BM25 ranking (Porter stemming, Unicode folding):
-  incremental (a changed document's rows are replaced in place, nothing is rebuilt), persistent, and
-  the same model as PostgreSQL full-text search when the store grows past one machine.
+  incremental (a changed document's rows are replaced in place, nothing is rebuilt) and persistent. On
+  PostgreSQL it is a stored `tsvector` under a GIN index, ranked by `ts_rank` (English stemming).
 - Dense search is a plain float32 matrix of L2-normalised all-MiniLM-L6-v2 embeddings, kept as blobs
   beside the chunks and multiplied in memory (measured: see `kb.retrieve`).
 - `add` re-indexes only what changed: a document whose bytes hash the same is skipped; a changed one
@@ -17,6 +19,7 @@ import hashlib
 import sqlite3
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,33 +117,55 @@ def expand(paths: Iterable[Path], exclude: Iterable[str] = ()) -> list[Path]:
     return out
 
 
-class KnowledgeBase:
-    """One knowledge base file. Not shared across threads: open one per user (they are cheap)."""
+class KnowledgeStore(ABC):
+    """What every knowledge-base store does, written once: incremental `add`, `remove_document`, the embedding
+    matrix loaded once per version. A store gives the primitives (one transaction each)."""
 
-    def __init__(self, path: Path, name: str | None = None) -> None:
-        self.path = path
-        self.name = name or path.stem
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (ENCODER,))
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
-        # A knowledge base removed and built again counts its versions from 0 again: the generation (new per
-        # file) keeps its versions apart, so nothing keyed on an old one (cached answers) matches a new one.
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex[:12],))
-        self._db.commit()
-        self._matrix: tuple[str, np.ndarray, np.ndarray] | None = None  # (version, ids, embeddings)
-
-    def close(self) -> None:
-        self._db.close()
+    name: str
 
     @property
+    @abstractmethod
     def version(self) -> str:
-        """Changed by every change (and unique to this file): caches of this knowledge base's answers key on it."""
-        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'version')"))
-        return f"{rows['generation']}.{rows['version']}"
+        """Changed by every change (and unique to this knowledge base's generation): caches of its answers key on
+        it. Empty when the knowledge base has never been filled (or was removed)."""
+
+    @abstractmethod
+    def _known(self) -> dict[str, str]:
+        """path -> sha256 of every document indexed."""
+
+    @abstractmethod
+    def _replace(self, key: str, digest: str, fmt: str, size: int, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Put one document and its chunks in place of its old ones, and count a change, in one transaction."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> bool:
+        """Drop one document and its chunks (counting a change) in one transaction; False if it was not there."""
+
+    @abstractmethod
+    def _has(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, float32 embeddings) of every chunk, by id."""
+
+    @abstractmethod
+    def documents(self) -> list[dict[str, object]]: ...
+
+    @abstractmethod
+    def stats(self) -> dict[str, object]: ...
+
+    @abstractmethod
+    def chunks(self, ids: Iterable[int]) -> list[StoredChunk]:
+        """The chunks with these ids, in the order given (unknown ids are left out)."""
+
+    @abstractmethod
+    def lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """Chunk ids by full-text rank over title and text for any of `terms` (best first; higher is better)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    _matrix: tuple[str, np.ndarray, np.ndarray] | None = None  # (version, ids, embeddings)
 
     def add(self, paths: Iterable[Path], encoder: Embedder, max_words: int = 200,
             progress: Callable[[str], None] | None = None, exclude: Iterable[str] = ()) -> AddReport:
@@ -148,7 +173,7 @@ class KnowledgeBase:
         written in its own transaction: one that fails to parse raises with nothing of it written."""
         started = time.perf_counter()
         report = AddReport()
-        known = dict(self._db.execute("SELECT path, sha256 FROM documents"))
+        known = self._known()
         for file in expand(paths, exclude):
             key = str(file.resolve())
             try:
@@ -165,15 +190,7 @@ class KnowledgeBase:
             vectors = encoder.encode([c.text for c in chunks]) if chunks else np.zeros((0, DIMENSIONS), np.float32)
             report.parse_s += t1 - t0
             report.embed_s += time.perf_counter() - t1
-            with self._db:
-                self._db.execute("DELETE FROM documents WHERE path = ?", (key,))
-                self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                                 (key, digest, format_of(file), len(data), len(chunks), time.time()))
-                self._db.executemany(
-                    "INSERT INTO chunks (document, anchor, part, title, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(key, c.anchor, c.part, c.title, c.text, np.asarray(v, np.float32).tobytes())
-                     for c, v in zip(chunks, vectors, strict=True)])
-                self._bump()
+            self._replace(key, digest, format_of(file), len(data), chunks, vectors)
             (report.updated if key in known else report.added).append(key)
             report.chunks += len(chunks)
             report.bytes += len(data)
@@ -184,7 +201,71 @@ class KnowledgeBase:
 
     def remove_document(self, path: str) -> bool:
         """Drop one document (by the path it was added under, or that path resolved) and its chunks."""
-        key = path if self._has(path) else str(Path(path).resolve())
+        return self._delete(path if self._has(path) else str(Path(path).resolve()))
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, embeddings) of every chunk, loaded once per version of the knowledge base."""
+        version = self.version
+        if self._matrix is None or self._matrix[0] != version:
+            ids, emb = self._embeddings()
+            self._matrix = (version, ids, emb)
+        return self._matrix[1], self._matrix[2]
+
+
+def embedding_rows(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, matrix) from (id, float32 bytes) rows."""
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), DIMENSIONS)
+           if rows else np.zeros((0, DIMENSIONS), np.float32))
+    return ids, emb
+
+
+def chunk_rows(key: str, chunks: list[Chunk], vectors: np.ndarray) -> list[tuple[str, str, int, str, str, bytes]]:
+    """(document, anchor, part, title, text, embedding bytes) of each chunk of one document."""
+    return [(key, c.anchor, c.part, c.title, c.text, np.asarray(v, np.float32).tobytes())
+            for c, v in zip(chunks, vectors, strict=True)]
+
+
+class KnowledgeBase(KnowledgeStore):
+    """One knowledge base file (SQLite). Not shared across threads: open one per user (they are cheap)."""
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        self.path = path
+        self.name = name or path.stem
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (ENCODER,))
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+        # A knowledge base removed and built again counts its versions from 0 again: the generation (new per
+        # file) keeps its versions apart, so nothing keyed on an old one (cached answers) matches a new one.
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex[:12],))
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def version(self) -> str:
+        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'version')"))
+        return f"{rows['generation']}.{rows['version']}"
+
+    def _known(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT path, sha256 FROM documents"))
+
+    def _replace(self, key: str, digest: str, fmt: str, size: int, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM documents WHERE path = ?", (key,))
+            self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                             (key, digest, fmt, size, len(chunks), time.time()))
+            self._db.executemany(
+                "INSERT INTO chunks (document, anchor, part, title, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
+                chunk_rows(key, chunks, vectors))
+            self._bump()
+
+    def _delete(self, key: str) -> bool:
         with self._db:
             gone = self._db.execute("DELETE FROM documents WHERE path = ?", (key,)).rowcount
             if gone:
@@ -207,7 +288,6 @@ class KnowledgeBase:
                 "encoder": ENCODER, "file": str(self.path), "file_bytes": _size(self.path)}
 
     def chunks(self, ids: Iterable[int]) -> list[StoredChunk]:
-        """The chunks with these ids, in the order given (unknown ids are left out)."""
         wanted = list(ids)
         if not wanted:
             return []
@@ -218,7 +298,7 @@ class KnowledgeBase:
         return [by_id[i] for i in wanted if i in by_id]
 
     def lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        """Chunk ids by BM25 over title and text for any of `terms` (best first; score: higher is better)."""
+        """BM25 (FTS5, title weighted 2, text 1)."""
         if not terms:
             return []
         query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
@@ -226,16 +306,8 @@ class KnowledgeBase:
                                 "ORDER BY bm25(chunks_fts, 2.0, 1.0) LIMIT ?", (query, k))
         return [(i, -score) for i, score in rows]  # FTS5's bm25() is lower-is-better
 
-    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk ids, embeddings) of every chunk, loaded once per version of the knowledge base."""
-        version = self.version
-        if self._matrix is None or self._matrix[0] != version:
-            rows = self._db.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), DIMENSIONS)
-                   if rows else np.zeros((0, DIMENSIONS), np.float32))
-            self._matrix = (version, ids, emb)
-        return self._matrix[1], self._matrix[2]
+    def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        return embedding_rows(self._db.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall())
 
 
 def _size(path: Path) -> int:
@@ -244,3 +316,42 @@ def _size(path: Path) -> int:
 
 def kb_path(home: Path, name: str) -> Path:
     return home / "kb" / f"{name}.sqlite"
+
+
+def open_kb(home: Path, name: str, database_url: str | None = None) -> KnowledgeStore:
+    """Knowledge base `name`: in the shared PostgreSQL database when `database_url` is given, else its SQLite file
+    under `home`."""
+    if database_url:
+        from smallfleet.kb.pg_store import PostgresKnowledgeBase
+
+        return PostgresKnowledgeBase(database_url, name)
+    return KnowledgeBase(kb_path(home, name), name)
+
+
+def kb_exists(home: Path, name: str, database_url: str | None = None) -> bool:
+    """Whether `name` has an index (any document ever added and not removed since)."""
+    if not database_url:
+        return kb_path(home, name).exists()
+    kb = open_kb(home, name, database_url)
+    try:
+        return bool(kb.version)
+    finally:
+        kb.close()
+
+
+def remove_kb(home: Path, name: str, database_url: str | None = None) -> bool:
+    """Delete `name`'s whole index; False when it had none."""
+    if database_url:
+        from smallfleet.kb.pg_store import PostgresKnowledgeBase
+
+        kb = PostgresKnowledgeBase(database_url, name)
+        try:
+            return kb.drop()
+        finally:
+            kb.close()
+    path = kb_path(home, name)
+    if not path.exists():
+        return False
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+    return True

@@ -116,4 +116,43 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Knowledge bases (kb.pg_store), shared by every replica: one set of tables, rows keyed by the knowledge
+        # base's name. The lexical index is a stored tsvector (title weighted A, text B) under a GIN index.
+        "p003_knowledge_bases",
+        """
+        CREATE TABLE kb_meta (
+            kb TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (kb, key)
+        );
+        CREATE TABLE kb_documents (
+            kb TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            format TEXT NOT NULL,
+            bytes BIGINT NOT NULL,
+            chunks INTEGER NOT NULL,
+            added_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (kb, path)
+        );
+        CREATE TABLE kb_chunks (
+            id BIGSERIAL PRIMARY KEY,
+            kb TEXT NOT NULL,
+            document TEXT NOT NULL,
+            anchor TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BYTEA NOT NULL,
+            tsv TSVECTOR GENERATED ALWAYS AS (
+                setweight(to_tsvector('english'::regconfig, title), 'A') ||
+                setweight(to_tsvector('english'::regconfig, text), 'B')) STORED,
+            FOREIGN KEY (kb, document) REFERENCES kb_documents (kb, path) ON DELETE CASCADE
+        );
+        CREATE INDEX kb_chunks_document ON kb_chunks (kb, document);
+        CREATE INDEX kb_chunks_tsv ON kb_chunks USING GIN (tsv);
+        """,
+    ),
 ]
