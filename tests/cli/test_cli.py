@@ -99,7 +99,29 @@ def test_bench_gateway_compares_observability_off_and_on_in_one_run() -> None:
     assert data["gateway_cpu_ms_per_request_observed_on"] > 0 and data["gateway_cpu_ms_per_request_observed_off"] > 0
 
 
+def test_bench_gateway_runs_another_revision_beside_this_one() -> None:
+    """--baseline REV: that revision's code (git archive) serves beside this checkout's, in the same run."""
+    import subprocess
+
+    from smallfleet.evals.gateway import checkout
+
+    with checkout("HEAD") as src:
+        shipped = subprocess.run(["git", "show", "HEAD:src/smallfleet/api/app.py"], capture_output=True, text=True,
+                                 check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+        assert (src / "smallfleet" / "api" / "app.py").read_text() == shipped
+    result = runner.invoke(app, ["bench", "gateway", "--json", "--baseline", "HEAD", "--concurrency", "5",
+                                 "--requests", "20", "--rounds", "1", "--latency-ms", "5"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["baseline"] == "HEAD"
+    for side in ("gateway", "gateway_baseline"):
+        assert data[side]["requests"] == 20 and data[side]["failures"] == 0
+    assert data["gateway_cpu_ms_per_request_baseline"] > 0 and set(data["added_latency_ms_baseline"]) == {
+        "p50", "p95", "p99"}
+
+
 @pytest.mark.parametrize("args, message", [
+    (["bench", "gateway", "--baseline", "no-such-revision"], "error: cannot read revision 'no-such-revision'"),
     (["bench", "prompt-cost", "--contract", "nope"], "error: no demo contract 'nope'"),
     (["bench", "clinc-curve", "--sizes", "1000,x"], "error: --sizes takes comma-separated numbers"),
     (["bench", "clinc-curve", "--sizes", "10"], "error: --sizes: each between 50 and 15,100"),
