@@ -84,6 +84,22 @@ def test_non_json_answer_is_a_backend_error() -> None:
     assert "not a chat completion" in err.value.message
 
 
+@pytest.mark.parametrize("charset", [None, "utf-8", "latin-1"])
+def test_an_answer_is_read_in_the_charset_it_declares(charset: str | None) -> None:
+    text = '{"choices": [{"message": {"role": "assistant", "content": "caf\u00e9 \\ud83d\\ude00"}, ' \
+           '"finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}'
+    kind = b"application/json" + (f"; charset={charset}".encode() if charset else b"")
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]})
+        await send({"type": "http.response.body", "body": text.encode(charset or "utf-8")})
+
+    with serve_in_thread(app) as url:
+        assert call(url + "/v1").text == "caf\u00e9 \U0001f600"
+
+
 def test_request_body_carries_sampling_parameters() -> None:
     bodies: list[dict] = []
     with serve_in_thread(recording(FakeUpstream(), bodies)) as url:

@@ -101,14 +101,19 @@ def test_bench_gateway_compares_observability_off_and_on_in_one_run() -> None:
 
 def test_bench_gateway_runs_another_revision_beside_this_one() -> None:
     """--baseline REV: that revision's code (git archive) serves beside this checkout's, in the same run."""
+    import os
     import subprocess
+    import sys
 
-    from smallfleet.evals.gateway import checkout
+    from smallfleet.evals.gateway import baseline_env, checkout
 
-    with checkout("HEAD") as src:
-        shipped = subprocess.run(["git", "show", "HEAD:src/smallfleet/api/app.py"], capture_output=True, text=True,
+    with checkout("HEAD~1") as src:
+        shipped = subprocess.run(["git", "show", "HEAD~1:src/smallfleet/api/app.py"], capture_output=True, text=True,
                                  check=True, cwd=Path(__file__).resolve().parents[2]).stdout
         assert (src / "smallfleet" / "api" / "app.py").read_text() == shipped
+        imported = subprocess.run([sys.executable, "-c", "import smallfleet.cli.main as m; print(m.__file__)"],
+                                  env=baseline_env(src, dict(os.environ)), capture_output=True, text=True, check=True)
+        assert Path(imported.stdout.strip()).is_relative_to(src)  # the revision's code, not this checkout's
     result = runner.invoke(app, ["bench", "gateway", "--json", "--baseline", "HEAD", "--concurrency", "5",
                                  "--requests", "20", "--rounds", "1", "--latency-ms", "5"])
     assert result.exit_code == 0, result.output
@@ -122,6 +127,7 @@ def test_bench_gateway_runs_another_revision_beside_this_one() -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "gateway", "--baseline", "no-such-revision"], "error: cannot read revision 'no-such-revision'"),
+    (["bench", "gateway", "--baseline=--output=/tmp/x"], "error: cannot read revision '--output=/tmp/x'"),
     (["bench", "prompt-cost", "--contract", "nope"], "error: no demo contract 'nope'"),
     (["bench", "clinc-curve", "--sizes", "1000,x"], "error: --sizes takes comma-separated numbers"),
     (["bench", "clinc-curve", "--sizes", "10"], "error: --sizes: each between 50 and 15,100"),

@@ -210,7 +210,16 @@ def test_knowledge_bases_on_postgresql_are_shared_kept_apart_and_rebuilt_with_a_
     with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops the library's connection
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
                       "AND pid <> pg_backend_pid()")
+    assert "five euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text  # reconnected once
+    from smallfleet.sim.serve import free_port
+
+    nowhere = Library(tmp_path, ["help"], WordHashEmbedder,
+                      database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/none")
     with pytest.raises(KnowledgeBaseUnavailable, match="'help' cannot be read"):
-        library.search("help", "shipping cost", 1)  # a 503 naming it, not a 500
-    assert "five euros" in library.search("help", "shipping cost", 1).hits[0].chunk.text  # a fresh connection
+        nowhere.search("help", "shipping cost", 1)  # a server that is down: a 503 naming it, not a 500
+    kb_file = open_kb(tmp_path / "elsewhere", "empty")  # an index file from before the URL was set is not read: say so
+    kb_file.add([docs / "faq.jsonl"], WordHashEmbedder())
+    kb_file.close()
+    with pytest.raises(KnowledgeBaseUnavailable, match="knowledge bases are read from PostgreSQL, not from"):
+        library.search("empty", "x", 1)
     library.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -240,6 +240,10 @@ class ChatService:
 
         finished = stored = False
         sent_chars = 0
+
+        def queued() -> None:
+            nonlocal stored
+            stored = True
         try:
             yield chunk({"role": "assistant", "content": ""})
             event = first
@@ -261,21 +265,21 @@ class ChatService:
                 yield _sse({**base, "choices": [], "usage": usage_body(gen)})
             finished = True
             record_success(trace, gen, call.started)
-            stored = await self._store(trace, call.scrub, call.sent)  # on disk before the client sees the end
+            await self._store(trace, call.scrub, call.sent, queued)  # on disk before the client sees the end
             yield _sse("[DONE]")
         except SmallfleetError as exc:
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub, call.sent)
+            await self._store(trace, call.scrub, call.sent, queued)
             yield _sse(body_for(exc))
         except StopAsyncIteration:
             exc = BackendError(f"{trace.backend_model}: stream ended without a final result")
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub, call.sent)
+            await self._store(trace, call.scrub, call.sent, queued)
             yield _sse(body_for(exc))
         except Exception as exc:  # a bug of ours: report it in the stream, never a fake [DONE]
             log.exception("stream failed for trace %s", trace.id)
             record_failure(trace, exc, call.started)
-            stored = await self._store(trace, call.scrub, call.sent)
+            await self._store(trace, call.scrub, call.sent, queued)
             yield _sse(error_body("internal server error", "server_error"))
         finally:
             if not finished and trace.status == "ok":
@@ -304,14 +308,18 @@ class ChatService:
     def _headers(call: Call) -> dict[str, str]:
         return {TRACE_HEADER: call.trace.id, MODEL_HEADER: call.entry.info.id}
 
-    async def _store(self, trace: Trace, scrub: bool, sent: list[Redaction] | None = None) -> bool:
+    async def _store(self, trace: Trace, scrub: bool, sent: list[Redaction] | None = None,
+                     queued: Callable[[], None] | None = None) -> None:
         """Write the trace; under a redact / local_only policy (`scrub`, fixed when the request started: a stream
         ends outside the caller's scope) with no raw values at rest: every value that was sent out as a
-        placeholder is stored as that placeholder, and detection looks for more."""
+        placeholder is stored as that placeholder, and detection looks for more. `queued` is told the moment the
+        writer has the trace (a stream cancelled while it waits for the commit must not queue it again: a
+        second row with the same id would fail the whole batch it lands in)."""
         try:
             if scrub:
                 await self._fleet.guard.scrub_trace(trace, known=sent[0] if sent else None)
+            if queued is not None:
+                queued()  # (append queues the trace before its first suspension point)
             await self._traces.append(trace)
         except Exception:  # the answer still goes out; the failure is loud in the log
             log.exception("could not store trace %s", trace.id)
-        return True

@@ -171,7 +171,9 @@ class OpenAIHTTPBackend(Backend):
         async with self._normalised_errors():
             async with self._client().post(self._url, json=body) as response:
                 await self._raise_for_status(response)
-                data = loads(await response.read())
+                # (orjson reads UTF-8 bytes; a body in another charset is decoded first)
+                data = loads(await response.read()) if response.charset in (None, "utf-8", "utf8") else \
+                    loads(await response.text())
             choice = data["choices"][0]
             usage = data.get("usage") or {}
             logprobs = tuple(_parse_logprobs(choice.get("logprobs")))

@@ -28,11 +28,11 @@ def _declared(name: str):  # noqa: ANN202 - (KnowledgeBaseConfig, Settings)
 
 
 def _open(name: str, must_exist: bool = True):  # noqa: ANN202 - a KnowledgeStore
-    from smallfleet.kb.store import kb_exists, open_kb
+    from smallfleet.kb.store import empty_message, kb_exists, open_kb
 
     _, settings = _declared(name)
     if must_exist and not kb_exists(settings.home, name, settings.database_url):
-        raise ConfigError(f"knowledge base {name!r} is empty: fill it with `smallfleet kb add {name} PATH...`")
+        raise ConfigError(empty_message(settings.home, name, settings.database_url))
     return open_kb(settings.home, name, settings.database_url)
 
 

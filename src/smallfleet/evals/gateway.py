@@ -160,14 +160,23 @@ def checkout(rev: str) -> Iterator[Path]:
     """The `src` directory of this repository's revision `rev`, extracted to a temporary directory (`git archive`):
     a gateway started with it first on PYTHONPATH runs that revision's code on this environment's libraries."""
     root = Path(__file__).resolve().parents[3]
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                             f"{rev}^{{commit}}"], capture_output=True, text=True, check=False).stdout.strip()
+    if rev.startswith("-") or not commit:
+        raise SmallfleetError(f"cannot read revision {rev!r} from {root}: not a commit of this checkout")
     with tempfile.TemporaryDirectory(prefix="smallfleet-baseline-") as tmp:
-        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", rev, "src"],
+        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit, "src"],
                                  capture_output=True, check=False)
         if archive.returncode != 0:
             message = archive.stderr.decode(errors="replace").strip().splitlines()
             raise SmallfleetError(f"cannot read revision {rev!r} from {root}: {message[-1] if message else 'git failed'}")
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         yield Path(tmp) / "src"
+
+
+def baseline_env(src: Path | None, env: dict[str, str]) -> dict[str, str]:
+    """`env` with `src` (a `checkout`) first on PYTHONPATH: ahead of this environment's editable install."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))}
 
 
 def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int = 2,
@@ -213,7 +222,7 @@ def run_gateway_bench(concurrency: int = 100, requests: int = 2000, rounds: int 
                 if name == "gateway_observed_on":
                     side_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{up_port}"
                 if name == "gateway_baseline":
-                    side_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(baseline), env.get("PYTHONPATH")]))
+                    side_env = baseline_env(baseline, side_env)
                 cmd = [sys.executable, "-m", "smallfleet.cli", "serve", "--port", str(port), "--workers", str(workers)]
                 procs[name] = stack.enter_context(process(cmd, side_env, f"http://127.0.0.1:{port}/healthz"))
             direct_url = f"http://127.0.0.1:{up_port}/v1"

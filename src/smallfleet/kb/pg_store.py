@@ -30,16 +30,18 @@ _WEIGHTS = "{0, 0, 0.5, 1.0}"
 class PostgresKnowledgeBase(KnowledgeStore):
     """Knowledge base `name` in the database at `url`: one connection, one user at a time (as the SQLite one)."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, migrate: bool = True, connect_timeout_s: int = 10) -> None:
+        """`migrate`: bring the schema up to date first (once per process is enough)."""
         import psycopg
 
-        from smallfleet.trace.postgres import migrate
+        from smallfleet.trace.postgres import migrate as migrate_schema
 
         self.name = name
         self.url = url
-        self._db: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
+        self._db: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
         try:
-            migrate(self._db)
+            if migrate:
+                migrate_schema(self._db)
         except BaseException:
             self._db.close()
             raise

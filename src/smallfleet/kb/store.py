@@ -318,14 +318,24 @@ def kb_path(home: Path, name: str) -> Path:
     return home / "kb" / f"{name}.sqlite"
 
 
-def open_kb(home: Path, name: str, database_url: str | None = None) -> KnowledgeStore:
-    """Knowledge base `name`: in the shared PostgreSQL database when `database_url` is given, else its SQLite file
-    under `home`."""
+def open_kb(home: Path, name: str, database_url: str | None = None, migrate: bool = True) -> KnowledgeStore:
+    """Knowledge base `name`: in the shared PostgreSQL database when `database_url` is given (`migrate`: check its
+    schema first), else its SQLite file under `home`."""
     if database_url:
         from smallfleet.kb.pg_store import PostgresKnowledgeBase
 
-        return PostgresKnowledgeBase(database_url, name)
+        return PostgresKnowledgeBase(database_url, name, migrate=migrate)
     return KnowledgeBase(kb_path(home, name), name)
+
+
+def empty_message(home: Path, name: str, database_url: str | None = None) -> str:
+    """What to tell someone searching `name` with nothing in it, and the likely reason when the database is used
+    while an index file from before is still under `home`."""
+    message = f"knowledge base {name!r} is empty: fill it with `smallfleet kb add {name} PATH...`"
+    if database_url and kb_path(home, name).exists():
+        message += (f" (with SMALLFLEET_DATABASE_URL set, knowledge bases are read from PostgreSQL, not from "
+                    f"{kb_path(home, name)}: add its documents again with the URL set)")
+    return message
 
 
 def kb_exists(home: Path, name: str, database_url: str | None = None) -> bool:

@@ -65,10 +65,15 @@ def _settle_on_loop(items: list[tuple[asyncio.Future[Any], Any, BaseException | 
     for fut, result, error in items:
         if fut.done():  # its waiter gave up (cancelled)
             continue
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result)
+        try:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
+        except Exception as exc:  # noqa: BLE001 - never leave the rest of the batch waiting
+            log.exception("could not settle a waiter")
+            if not fut.done():
+                fut.set_exception(RuntimeError(f"the commit's outcome could not be delivered: {exc!r}"))
 
 
 def next_batch(q: queue.SimpleQueue[Any], limit: int, stop: object) -> list[Any] | None:
