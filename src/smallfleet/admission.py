@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,21 +22,22 @@ log = logging.getLogger("smallfleet.admission")
 
 @dataclass
 class Admission:
-    """Slots for one backend."""
+    """Slots for one backend. Waiters are served first come, first served: a freed slot is handed to the oldest
+    waiter (one wake-up), never announced to all of them (under overload, waking every waiter on every release
+    costs as much CPU as the waiters are many)."""
 
     name: str
     concurrency: int
     max_queue: int
     timeout_s: float
     _running: int = 0
-    _waiting: int = 0
-    _free: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     on_change: Callable[[str, int, int], None] | None = None  # (name, running, waiting) after each change
 
     def _changed(self) -> None:
         if self.on_change is not None:
             try:
-                self.on_change(self.name, self._running, self._waiting)
+                self.on_change(self.name, self._running, len(self._waiters))
             except Exception:  # noqa: BLE001 - a metrics failure never holds a slot or fails a request
                 log.exception("admission observer failed")
 
@@ -45,43 +47,61 @@ class Admission:
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return len(self._waiters)
 
     def _retry_after(self) -> float:
         # A rough, honest hint: queue depth relative to slots, at least one second.
-        return float(max(1, (self._waiting + self._running) // max(1, self.concurrency)))
+        return float(max(1, (len(self._waiters) + self._running) // max(1, self.concurrency)))
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one generation slot for the duration of the block."""
-        async with self._free:
-            if self._running >= self.concurrency:
-                if self._waiting >= self.max_queue:
-                    raise Overloaded(
-                        f"model {self.name!r} is busy: {self._running} running and {self._waiting} waiting "
-                        f"(queue limit {self.max_queue}); retry later",
-                        retry_after=self._retry_after(),
-                    )
-                self._waiting += 1
-                self._changed()
-                try:
-                    await asyncio.wait_for(
-                        self._free.wait_for(lambda: self._running < self.concurrency), self.timeout_s
-                    )
-                except TimeoutError:
-                    raise Overloaded(
-                        f"model {self.name!r} is busy: no slot freed within {self.timeout_s:g}s; retry later",
-                        retry_after=self._retry_after(),
-                    ) from None
-                finally:
-                    self._waiting -= 1
-                    self._changed()
+        while self._waiters and self._waiters[0].done():  # (one that gave up, not yet out of the queue)
+            self._waiters.popleft()
+        if self._running < self.concurrency and not self._waiters:  # (nobody passes those already waiting)
             self._running += 1
             self._changed()
+        else:
+            await self._wait()
         try:
             yield
         finally:
-            async with self._free:
-                self._running -= 1
+            self._release()
+
+    async def _wait(self) -> None:
+        """Queue for a slot: returns holding one (handed over by `_release`, `_running` already counts it)."""
+        if len(self._waiters) >= self.max_queue:
+            raise Overloaded(
+                f"model {self.name!r} is busy: {self._running} running and {len(self._waiters)} waiting "
+                f"(queue limit {self.max_queue}); retry later",
+                retry_after=self._retry_after(),
+            )
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(handed)
+        self._changed()
+        try:
+            await asyncio.wait_for(handed, self.timeout_s)
+        except BaseException as exc:  # timed out or cancelled: a slot handed over meanwhile goes to the next
+            if handed.done() and not handed.cancelled():
+                self._release()
+            if isinstance(exc, TimeoutError):
+                raise Overloaded(
+                    f"model {self.name!r} is busy: no slot freed within {self.timeout_s:g}s; retry later",
+                    retry_after=self._retry_after(),
+                ) from None
+            raise
+        finally:
+            if handed in self._waiters:
+                self._waiters.remove(handed)
+            self._changed()
+
+    def _release(self) -> None:
+        """Give the slot to the oldest waiter still waiting, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
                 self._changed()
-                self._free.notify_all()
+                return
+        self._running -= 1
+        self._changed()
