@@ -206,7 +206,10 @@ def create_app(fleet: Fleet, store: TraceStore, router: Router | None = None,
             tenancy.close()
             close_router(router)
 
-    app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry instrumentation is off: the gateway draws its spans and metrics itself
+    # (`observe`), and FastAPI's looks up the global providers on every request.
+    app = FastAPI(title="smallfleet", version=__version__, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     tidy(app, bodies=(ChatCompletionRequest, ResponsesRequest))
     install_error_handlers(app)
     app.state.fleet, app.state.store, app.state.traces, app.state.live = fleet, store, writer, live

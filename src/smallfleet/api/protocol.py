@@ -167,8 +167,20 @@ def lone_surrogate(value: Any, path: str = "body") -> str | None:  # noqa: ANN40
     return None
 
 
+def _holds_lone_surrogate(value: Any) -> bool:  # noqa: ANN401 - parsed JSON
+    """`lone_surrogate(value) is not None`, without building a path for every item (the check runs on every body)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any((isinstance(k, str) and _LONE_SURROGATE.search(k) is not None) or _holds_lone_surrogate(v)
+                   for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(v) for v in value)
+    return False
+
+
 def refuse_lone_surrogates(data: Any) -> Any:  # noqa: ANN401 - a request body before validation
-    where = lone_surrogate(data)
+    where = lone_surrogate(data) if _holds_lone_surrogate(data) else None
     if where is not None:
         raise ValueError(f"{where} holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape): not valid "
                          "Unicode text")
