@@ -18,7 +18,7 @@ class Settings:
     config_path: Path | None
     host: str = "127.0.0.1"
     port: int = 8080
-    database_url: str | None = None  # SMALLFLEET_DATABASE_URL: a PostgreSQL trace store instead of traces.db
+    database_url: str | None = None  # SMALLFLEET_DATABASE_URL: traces, budgets, keys and knowledge bases in PostgreSQL
     max_body_bytes: int = 8 * 1024 * 1024  # SMALLFLEET_MAX_BODY_BYTES: larger request bodies get 413
 
     @property
