@@ -101,3 +101,18 @@ def test_cache_stats_and_purge(home: Path) -> None:
     assert stats["entries"] == 1 and stats["contracts"]["triage"]["miss"] == 1
     assert "triage" in runner.invoke(app, ["cache", "stats"]).stdout
     assert runner.invoke(app, ["cache", "purge", "--contract", "triage"]).stdout.strip() == "purged 1 cached answer"
+
+
+def test_a_database_that_cannot_be_reached_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smallfleet.sim.serve import free_port
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("models: [{kind: fake, id: small}]\nknowledge_bases: [{name: help}]\n")
+    monkeypatch.setenv("SMALLFLEET_HOME", str(tmp_path))
+    monkeypatch.setenv("SMALLFLEET_CONFIG", str(fleet))
+    monkeypatch.setenv("SMALLFLEET_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    for args in (["kb", "list"], ["kb", "search", "help", "q"], ["keys", "list"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "error: cannot reach the database of SMALLFLEET_DATABASE_URL" in result.output
+        assert "Traceback" not in result.output
