@@ -150,8 +150,19 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def lone_surrogate(value: Any, path: str = "body") -> str | None:  # noqa: ANN401 - parsed JSON
     """Where `value` holds a string with a lone UTF-16 surrogate (JSON's `"\\ud800"` alone): text no model,
     trace store or response can encode. None when there is none (a proper pair is one character already)."""
+    keys = _lone_at(value)
+    if keys is None:
+        return None
+    for key in reversed(keys):
+        path += f".{key}" if isinstance(key, str) else f"[{key}]"
+    return path
+
+
+def _lone_at(value: Any) -> list[str | int] | None:  # noqa: ANN401 - parsed JSON
+    """The keys leading to a lone surrogate, innermost first (a list is built only on a hit: the check runs on
+    every request body); None when there is none."""
     if isinstance(value, str):
-        return path if _LONE_SURROGATE.search(value) else None
+        return [] if _LONE_SURROGATE.search(value) else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -160,27 +171,16 @@ def lone_surrogate(value: Any, path: str = "body") -> str | None:  # noqa: ANN40
         return None
     for key, item in items:
         if isinstance(key, str) and _LONE_SURROGATE.search(key):
-            return path
-        found = lone_surrogate(item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
-        if found:
+            return []
+        found = _lone_at(item)
+        if found is not None:
+            found.append(key)
             return found
     return None
 
 
-def _holds_lone_surrogate(value: Any) -> bool:  # noqa: ANN401 - parsed JSON
-    """`lone_surrogate(value) is not None`, without building a path for every item (the check runs on every body)."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any((isinstance(k, str) and _LONE_SURROGATE.search(k) is not None) or _holds_lone_surrogate(v)
-                   for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_lone_surrogate(v) for v in value)
-    return False
-
-
 def refuse_lone_surrogates(data: Any) -> Any:  # noqa: ANN401 - a request body before validation
-    where = lone_surrogate(data) if _holds_lone_surrogate(data) else None
+    where = lone_surrogate(data)
     if where is not None:
         raise ValueError(f"{where} holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape): not valid "
                          "Unicode text")

@@ -153,17 +153,21 @@ class KeyStore:
     def configured(self) -> bool:
         """Whether any key was ever created here (revoked ones count: revoking the last key never opens
         the gateway)."""
-        if not self._ever and time.monotonic() >= self._none_until:
+        if self._must_look():
             self._ever = bool(self._db.run(f"SELECT 1 FROM {self._t} LIMIT 1"))
             self._none_until = time.monotonic() + self._cache_s  # PostgreSQL: "none yet" is remembered for cache_s
         return self._ever
+
+    def _must_look(self) -> bool:
+        """Whether `configured()` reads the table: no key seen yet, and "none yet" not remembered any more."""
+        return not self._ever and time.monotonic() >= self._none_until
 
     def needs_round_trip(self, presented: str | None) -> bool:
         """Whether `configured()` or `verify(presented)` would wait for a database server (PostgreSQL, and not
         remembered): the caller then runs them off the event loop. A local keys.db never does."""
         if self._cache_s == 0:
             return False
-        if not self._ever and time.monotonic() >= self._none_until:
+        if self._must_look():
             return True
         if presented is None:
             return False

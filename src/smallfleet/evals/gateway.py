@@ -73,12 +73,19 @@ def process(args: list[str], env: dict[str, str], health_url: str) -> Iterator[s
             proc.kill()
 
 
+async def _ping(session: aiohttp.ClientSession, url: str, model: str) -> bool:
+    """One benchmark request (a short chat completion); whether it was answered 200."""
+    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}
+    async with session.post(f"{url}/chat/completions", json=body) as response:
+        await response.read()
+        return response.status == 200
+
+
 async def load(url: str, model: str, concurrency: int, requests: int) -> tuple[list[float], float, int]:
     """Closed-loop load: returns per-request latencies (ms), wall seconds, failures.
 
     aiohttp, not httpx: httpx's pool collapsed to ~85 requests/s at 100 concurrent clients here.
     """
-    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}
     latencies: list[float] = []
     failures = 0
     remaining = requests
@@ -88,10 +95,7 @@ async def load(url: str, model: str, concurrency: int, requests: int) -> tuple[l
             while remaining > 0:
                 remaining -= 1
                 t0 = time.perf_counter()
-                async with session.post(f"{url}/chat/completions", json=body) as response:
-                    await response.read()
-                    ok = response.status == 200
-                if ok:
+                if await _ping(session, url, model):
                     latencies.append((time.perf_counter() - t0) * 1000)
                 else:
                     failures += 1
@@ -107,7 +111,6 @@ async def load_open(url: str, model: str, rate: float, requests: int, seed: int 
     waiting for the client's own connection pool counts too (no coordinated omission)."""
     import random
 
-    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}
     rng = random.Random(seed)
     latencies: list[float] = []
     failures = 0
@@ -116,9 +119,7 @@ async def load_open(url: str, model: str, rate: float, requests: int, seed: int 
             nonlocal failures
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             try:
-                async with session.post(f"{url}/chat/completions", json=body) as response:
-                    await response.read()
-                    ok = response.status == 200
+                ok = await _ping(session, url, model)
             except aiohttp.ClientError:
                 ok = False
             if ok:

@@ -16,10 +16,8 @@ a copy kept elsewhere.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import queue
 import sqlite3
 import threading
 import time
@@ -28,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from smallfleet.trace.writer import Done, next_batch, settle
+from smallfleet.trace.writer import GroupCommit
 
 GENESIS = "0" * 64
 
@@ -103,10 +101,7 @@ class AuditLog:
         self._db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
-        self._queue: queue.SimpleQueue[tuple[_Entry, Done] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._state = threading.Lock()
+        self._commits: GroupCommit[_Entry, AuditRow] = GroupCommit(self.append_many, "egress audit")
 
     def append(self, *, tenant: str | None, contract: str | None, model: str, policy: str,
                categories: dict[str, int], payload_sha256: str) -> AuditRow:
@@ -139,37 +134,12 @@ class AuditLog:
     def submit(self, *, tenant: str | None, contract: str | None, model: str, policy: str,
                categories: dict[str, int], payload_sha256: str) -> Future[AuditRow]:
         """Queue a row for the group-commit thread; the future resolves once it is committed."""
-        done: Future[AuditRow] = Future()
-        self._put(_Entry(tenant, contract, model, policy, categories, payload_sha256), done)
-        return done
+        return self._commits.submit(_Entry(tenant, contract, model, policy, categories, payload_sha256))
 
     async def record(self, *, tenant: str | None, contract: str | None, model: str, policy: str,
                      categories: dict[str, int], payload_sha256: str) -> AuditRow:
         """`submit` for a caller on an event loop: waits for the commit without blocking the loop."""
-        done: asyncio.Future[AuditRow] = asyncio.get_running_loop().create_future()
-        self._put(_Entry(tenant, contract, model, policy, categories, payload_sha256), done)
-        return await done
-
-    def _put(self, entry: _Entry, done: Done) -> None:
-        with self._state:  # not the database lock: submitting never waits for a commit
-            if self._closed:
-                done.set_exception(RuntimeError("the egress audit is closed"))
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="egress-audit", daemon=True)
-                self._thread.start()
-            self._queue.put((entry, done))
-
-    def _run(self) -> None:
-        while (batch := next_batch(self._queue, 512, None)) is not None:
-            try:
-                rows = self.append_many([e for e, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - each waiting call learns its row was not written
-                settle([(fut, None, exc) for _, fut in batch])
-                continue
-            # a call cancelled meanwhile is skipped (the audit may list a call that was then not sent, never the
-            # reverse)
-            settle([(fut, row, None) for (_, fut), row in zip(batch, rows, strict=True)])
+        return await self._commits.wait(_Entry(tenant, contract, model, policy, categories, payload_sha256))
 
     def rows(self, limit: int | None = None) -> list[AuditRow]:
         sql = "SELECT * FROM egress ORDER BY seq" + (f" DESC LIMIT {int(limit)}" if limit else "")
@@ -195,12 +165,6 @@ class AuditLog:
         return {"ok": True, "rows": len(rows), "head": prev}
 
     def close(self) -> None:
-        with self._state:
-            self._closed = True
-            thread = self._thread
-            if thread is not None:  # what is queued is written first
-                self._queue.put(None)
-        if thread is not None:
-            thread.join()
+        self._commits.close()  # what is queued is written first
         with self._lock:
             self._db.close()

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from smallfleet.trace.record import Trace
 
@@ -26,6 +26,8 @@ class TraceSink(Protocol):
 
 _STOP = object()
 log = logging.getLogger("smallfleet.trace")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 Done = Future[Any] | asyncio.Future[Any]
@@ -95,21 +97,80 @@ def next_batch(q: queue.SimpleQueue[Any], limit: int, stop: object) -> list[Any]
     return batch
 
 
+class GroupCommit(Generic[T, R]):
+    """One thread committing what many callers queue, a batch at a time (`commit`: the batch's items in, one
+    result per item out, in one transaction). Each caller waits for its own item's result, or the batch's error;
+    `after` is told of each batch once its waiters are settled. Once closed, what is queued is committed first
+    and anything put after is refused at once (nothing waits for a commit that will never come)."""
+
+    def __init__(self, commit: Callable[[list[T]], list[R]], name: str, max_batch: int = 512,
+                 after: Callable[[list[T], BaseException | None], None] | None = None) -> None:
+        self._commit, self._name, self._max_batch, self._after = commit, name, max_batch, after
+        self._queue: queue.SimpleQueue[tuple[T, Done] | object] = queue.SimpleQueue()
+        self._state = threading.Lock()  # not a database lock: queueing never waits for a commit
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def put(self, item: T, done: Done) -> bool:
+        """Queue `item` for `done` (a thread's or an event loop's future); False, with `done` failed, once closed."""
+        with self._state:
+            if self._closed:
+                done.set_exception(RuntimeError(f"the {self._name} is closed"))
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put((item, done))
+        return True
+
+    def submit(self, item: T) -> Future[R]:
+        """Queue `item`; the future resolves once it is committed."""
+        done: Future[R] = Future()
+        self.put(item, done)
+        return done
+
+    async def wait(self, item: T) -> R:
+        """Queue `item` and wait for its commit without blocking the event loop."""
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self.put(item, done)
+        return await done
+
+    def _run(self) -> None:
+        while (batch := next_batch(self._queue, self._max_batch, _STOP)) is not None:
+            items = [item for item, _ in batch]  # type: ignore[misc]
+            error: BaseException | None = None
+            try:
+                results = self._commit(items)
+            except Exception as exc:  # noqa: BLE001 - each waiter learns its item was not committed
+                error, results = exc, [None] * len(items)  # type: ignore[list-item]
+            # A waiter that gave up meanwhile is skipped (the egress audit may list a call that was then not sent,
+            # never the reverse).
+            settle([(done, result, error) for (_, done), result in zip(batch, results, strict=True)])  # type: ignore[misc]
+            if self._after is not None:
+                self._after(items, error)
+
+    def close(self) -> None:
+        """Commit everything queued, then stop the thread."""
+        with self._state:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join()
+
+
 class TraceWriter:
-    """Batches appends from many requests into few transactions on a dedicated thread."""
+    """Batches appends from many requests into few transactions on a dedicated thread (`GroupCommit`)."""
 
     def __init__(self, store: TraceSink, max_batch: int = 512,
                  observers: Sequence[Callable[[Trace], None]] = ()) -> None:
         self._store = store
-        self._max_batch = max_batch
         self._observers = tuple(observers)  # told of each trace once it is committed (metrics), after its waiter
         self._submitted = 0
         self._observed = 0
-        self._closed = False
         self._seen = threading.Condition()
-        self._queue: queue.SimpleQueue[tuple[Trace, Done] | object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
-        self._thread.start()
+        self._commits: GroupCommit[Trace, None] = GroupCommit(self._write, "trace writer", max_batch, self._observe)
 
     def submit(self, trace: Trace) -> Future[None]:
         """Queue a trace; the future resolves once it is committed (or carries the error: at once, once the
@@ -119,12 +180,9 @@ class TraceWriter:
         return done
 
     def _put(self, trace: Trace, done: Done) -> None:
-        with self._seen:  # (close() takes it too: nothing is queued after the thread's last batch)
-            if self._closed:
-                done.set_exception(RuntimeError("the trace writer is closed"))
-                return
-            self._submitted += 1
-            self._queue.put((trace, done))
+        with self._seen:
+            if self._commits.put(trace, done):
+                self._submitted += 1
 
     def wait_observed(self, timeout_s: float = 1.0) -> bool:
         """Wait until every trace submitted so far has been seen by the observers (a scrape of /metrics reads
@@ -139,34 +197,23 @@ class TraceWriter:
         self._put(trace, done)
         await done
 
-    def _run(self) -> None:
-        while (batch := next_batch(self._queue, self._max_batch, _STOP)) is not None:
-            self._commit(batch)  # type: ignore[arg-type]
+    def _write(self, traces: list[Trace]) -> list[None]:
+        self._store.append_many(traces)
+        return [None] * len(traces)
 
-    def _commit(self, batch: list[tuple[Trace, Done]]) -> None:
-        try:
-            self._store.append_many([t for t, _ in batch])
-        except Exception as exc:  # each waiter learns its trace was not stored
-            settle([(fut, None, exc) for _, fut in batch])
-            self._count_observed(len(batch))
-            return
-        settle([(fut, None, None) for _, fut in batch])  # the answers go first: observing never delays one
-        for trace, _ in batch:
-            for observe in self._observers:
-                try:
-                    observe(trace)
-                except Exception:  # noqa: BLE001 - an observer never loses a trace or fails a request
-                    log.exception("trace observer failed")
-        self._count_observed(len(batch))
-
-    def _count_observed(self, n: int) -> None:
+    def _observe(self, traces: list[Trace], error: BaseException | None) -> None:
+        """After the waiters (observing never delays an answer): the observers see each committed trace."""
+        if error is None:
+            for trace in traces:
+                for observe in self._observers:
+                    try:
+                        observe(trace)
+                    except Exception:  # noqa: BLE001 - an observer never loses a trace or fails a request
+                        log.exception("trace observer failed")
         with self._seen:
-            self._observed += n
+            self._observed += len(traces)
             self._seen.notify_all()
 
     def close(self) -> None:
         """Commit everything queued, then stop the thread."""
-        with self._seen:
-            self._closed = True
-            self._queue.put(_STOP)
-        self._thread.join()
+        self._commits.close()
